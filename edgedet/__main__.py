@@ -1,0 +1,5 @@
+import sys
+
+from edgedet.cli import main
+
+sys.exit(main())
