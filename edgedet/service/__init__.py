@@ -1,1 +1,6 @@
-"""The on-device service: typed config, run loop, label filters, metrics, sd_notify."""
+"""The device service behind `edgedet run`: typed config, run loop, post-NMS filters.
+
+``config`` validates the YAML into frozen dataclasses, ``runner`` owns the loop (source →
+detector → filters → publishers), ``filters`` holds the user's post-NMS filters,
+``metrics`` and ``sdnotify`` are the operations side.
+"""
