@@ -1,0 +1,171 @@
+"""Frame sources: cameras, streams, video files and image folders behind one interface.
+
+A ``Source`` is opened once (``open`` raises ``SourceError`` with a one-line fix when the
+camera, file or URL is not there), then read until it ends or fails:
+
+- ``read(timeout)`` returns the next ``Frame``, ``None`` when nothing arrived within
+  ``timeout`` seconds (a stall), and raises ``EndOfSource`` when a finite source (video file,
+  image folder) is exhausted. Any other failure raises ``SourceError``; the capture thread
+  (``edgedet.sources.capture``) then closes the source and reopens it with backoff.
+- ``close()`` releases the device; it is safe to call twice or on a source never opened.
+
+Frames are ``(index, image, ts)``: ``index`` counts frames from this source since it was
+opened (a video file's frame position), ``image`` is an HxWx3 uint8 BGR array, ``ts`` the
+UNIX time of capture. ``display`` optionally carries a larger image of the same moment
+(picamera2's main stream) for snapshots; boxes are normalized so they fit either.
+
+Plugins are chosen in one place, ``make_source``; the rest of the program never imports a
+plugin module directly, so OpenCV and picamera2 are only imported when used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from edgedet.errors import SourceError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgedet.service.config import SourceConfig
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".ts"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+URL_RE = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
+
+
+class Frame(NamedTuple):
+    """One captured frame. ``image``: HxWx3 uint8 BGR; ``ts``: UNIX seconds."""
+
+    index: int
+    image: np.ndarray
+    ts: float
+    display: np.ndarray | None = None
+
+
+class EndOfSource(Exception):
+    """A finite source (video file without loop, image folder) has no more frames."""
+
+
+class Source:
+    """The narrow interface every source plugin implements (see the module docstring)."""
+
+    name: str = "source"
+    # Finite sources can be paced by consumption (nothing dropped); live ones cannot.
+    finite: bool = False
+    # Frames per second the source naturally produces, when known (for realtime pacing).
+    fps: float | None = None
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def read(self, timeout: float) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        """Source-specific counters, e.g. ``skipped`` unreadable images."""
+        return {}
+
+
+def picamera2_available() -> bool:
+    """True when picamera2 imports and libcamera reports at least one camera."""
+    try:
+        from picamera2 import Picamera2  # apt's python3-picamera2; not on PyPI for us
+    except Exception:  # ImportError, or libcamera failing to load on a non-Pi
+        return False
+    try:
+        return len(Picamera2.global_camera_info()) > 0
+    except Exception:
+        return False
+
+
+def resolve_auto() -> str:
+    """What ``source: auto`` means on this machine: picamera2, /dev/video0 or the sample clip.
+
+    Raises SourceError when none is available.
+    """
+    if picamera2_available():
+        return "picamera2"
+    if os.path.exists("/dev/video0"):
+        return "/dev/video0"
+    from edgedet.service.config import sample_clip_path
+
+    clip = sample_clip_path()
+    if clip is not None:
+        return str(clip)
+    raise SourceError(
+        "source auto: no Pi camera, no /dev/video0 and no bundled sample clip; "
+        "set --source to a camera, URL, video file or image folder"
+    )
+
+
+def classify(uri: str) -> str:
+    """The plugin kind for a source string: picamera2, camera, url, file or folder.
+
+    Raises SourceError for a path that does not exist.
+    """
+    text = uri.strip()
+    if text == "picamera2":
+        return "picamera2"
+    if text.isdigit() or re.fullmatch(r"/dev/video\d+", text):
+        return "camera"
+    if URL_RE.match(text):
+        return "url"
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return "folder"
+    if path.is_file():
+        return "file"
+    if path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or path.suffix:
+        raise SourceError(
+            f"source {text}: no such file or folder; check the path given to --source"
+        )
+    raise SourceError(
+        f"source {text!r} is not a camera index, /dev/videoN, URL, file or folder; "
+        "use e.g. --source 0, --source /dev/video0, --source rtsp://HOST/PATH or a path"
+    )
+
+
+def make_source(cfg: SourceConfig) -> Source:
+    """Build (not open) the source ``cfg.uri`` names; ``auto`` is resolved here."""
+    uri = cfg.uri if cfg.uri != "auto" else resolve_auto()
+    kind = classify(uri)
+    if kind == "picamera2":
+        from edgedet.sources.picam import Picamera2Source
+
+        return Picamera2Source(
+            size=(cfg.width, cfg.height) if cfg.width and cfg.height else None,
+            lores_size=(cfg.lores_width, cfg.lores_height),
+            fps=cfg.fps,
+        )
+    if kind in ("camera", "url"):
+        from edgedet.sources.opencv import CameraSource
+
+        return CameraSource(
+            uri, width=cfg.width, height=cfg.height, fps=cfg.fps, timeout=cfg.read_timeout
+        )
+    if kind == "file":
+        from edgedet.sources.opencv import VideoFileSource
+
+        return VideoFileSource(uri, loop=cfg.loop)
+    from edgedet.sources.folder import ImageFolderSource
+
+    return ImageFolderSource(uri, loop=cfg.loop, fps=cfg.fps)
+
+
+__all__ = [
+    "EndOfSource",
+    "Frame",
+    "Source",
+    "SourceError",
+    "classify",
+    "make_source",
+    "picamera2_available",
+    "resolve_auto",
+]
