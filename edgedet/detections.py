@@ -41,7 +41,10 @@ class Detections:
     @classmethod
     def empty(cls, labels: tuple[str, ...] | list[str] = ()) -> Detections:
         return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), tuple(labels)
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int32),
+            tuple(labels),
         )
 
     def __len__(self) -> int:

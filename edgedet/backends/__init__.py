@@ -1,0 +1,97 @@
+"""Interpreter backends: the one place edgedet touches a TFLite interpreter package.
+
+Three packages provide the same ``Interpreter`` / ``load_delegate`` API; the loader takes
+the first installed, in this order, unless one is forced:
+
+- ``litert``: ai-edge-litert (``ai_edge_litert.interpreter``), the default dependency:
+  NumPy 1 or 2, XNNPACK int8 kernels on aarch64 and x86-64;
+- ``tflite_runtime``: tflite-runtime 2.14, its last release, built against NumPy 1.x;
+- ``tensorflow``: ``tf.lite`` (only where TensorFlow is installed anyway; never preferred).
+
+The Edge TPU is a delegate (``libedgetpu.so.1``) loaded through the same package; see
+`edgedet.backends.edgetpu`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from edgedet.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+# backend name -> module providing Interpreter and load_delegate
+BACKENDS: dict[str, str] = {
+    "litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+    "tensorflow": "tensorflow.lite",
+}
+_INSTALL_HINT = "pip install ai-edge-litert (or: pip install 'edgedet[tflite-runtime]' 'numpy<2')"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    module: ModuleType
+
+    def interpreter(
+        self,
+        model_content: bytes,
+        *,
+        num_threads: int | None = None,
+        delegates: list[Any] | None = None,
+    ) -> Any:
+        kwargs: dict[str, Any] = {"model_content": model_content}
+        if num_threads:
+            kwargs["num_threads"] = int(num_threads)
+        if delegates:
+            kwargs["experimental_delegates"] = delegates
+        return self.module.Interpreter(**kwargs)
+
+    def load_delegate(self, library: str, options: dict[str, str] | None = None) -> Any:
+        if self.name == "tensorflow":
+            return self.module.experimental.load_delegate(library, options or {})
+        return self.module.load_delegate(library, options or {})
+
+
+def _import_backend(name: str) -> ModuleType:
+    module_name = BACKENDS[name]
+    if name == "tflite_runtime":
+        import numpy
+
+        if int(numpy.__version__.split(".")[0]) >= 2:
+            # tflite-runtime 2.14 was compiled against NumPy 1.x and fails on import.
+            raise BackendError(
+                f"tflite-runtime cannot run with NumPy {numpy.__version__} (it was built for "
+                "NumPy 1.x); run `pip install 'numpy<2'`, or use ai-edge-litert "
+                "(`pip install ai-edge-litert`, backend: litert)"
+            )
+    return importlib.import_module(module_name)
+
+
+def get_backend(name: str = "auto") -> Backend:
+    """The interpreter package to use; ``auto`` takes the first installed of
+    litert, tflite_runtime, tensorflow. Raises `BackendError` with the fix."""
+    if name != "auto":
+        if name not in BACKENDS:
+            raise BackendError(
+                f"unknown backend {name!r}; choose one of auto, {', '.join(BACKENDS)}"
+            )
+        try:
+            return Backend(name, _import_backend(name))
+        except ImportError as exc:
+            raise BackendError(f"backend {name!r} is not usable: {exc}; {_INSTALL_HINT}") from None
+    problems = []
+    for candidate in BACKENDS:
+        try:
+            return Backend(candidate, _import_backend(candidate))
+        except BackendError as exc:
+            problems.append(str(exc))
+        except ImportError:
+            continue
+    detail = f" ({'; '.join(problems)})" if problems else ""
+    raise BackendError(f"no TFLite interpreter is installed{detail}; {_INSTALL_HINT}")

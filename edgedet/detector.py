@@ -1,0 +1,203 @@
+"""`Detector`: one model, ready to run on frames.
+
+The detector binds the parts once (checked model bytes and card, interpreter and optional
+Edge TPU delegate, preprocessor, decoder) and per frame runs preprocess → invoke →
+decode + score filter + NMS, timing each stage. It is the only place that calls the
+interpreter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedet.backends import get_backend
+from edgedet.backends.edgetpu import load_edgetpu_delegate, wants_edgetpu
+from edgedet.decoders import DecodeParams, TensorInfo, build_decoder
+from edgedet.detections import Detections
+from edgedet.errors import BackendError, ConfigError, InputError, ModelError
+from edgedet.modelcard import InputSpec, ModelCard, load_model, read_labels
+from edgedet.preprocess import Preprocessor
+
+log = logging.getLogger(__name__)
+
+
+def _check_fraction(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
+class Detector:
+    """Runs one detection model on frames. Use `Detector.open`."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        card: ModelCard,
+        interpreter: Any,
+        backend_name: str,
+        *,
+        on_edgetpu: bool,
+        labels: Sequence[str],
+    ) -> None:
+        self.model_path = model_path
+        self.card = card
+        self.backend_name = backend_name
+        self.on_edgetpu = on_edgetpu
+        self._interpreter = interpreter
+        interpreter.allocate_tensors()
+        inputs = interpreter.get_input_details()
+        if len(inputs) != 1 or len(inputs[0]["shape"]) != 4 or inputs[0]["shape"][3] not in (1, 3):
+            raise ModelError(
+                f"{model_path}: expected one image input [1, H, W, 3], got "
+                + ", ".join(str(list(d["shape"])) for d in inputs)
+            )
+        detail = inputs[0]
+        _, height, width, _ = (int(v) for v in detail["shape"])
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        self._input_index = int(detail["index"])
+        self.input_dtype = np.dtype(detail["dtype"])
+        self.preprocessor = Preprocessor(
+            card.input, height, width, self.input_dtype, scale or None, int(zero_point)
+        )
+        self.output_infos = [TensorInfo.from_detail(d) for d in interpreter.get_output_details()]
+        self.decoder = build_decoder(card.decoder, self.output_infos, len(labels) or None)
+        num_classes = self.decoder.num_classes
+        if not labels and num_classes:
+            labels = [str(i) for i in range(num_classes)]
+        self.labels = tuple(labels)
+        self.last_timing_ms: dict[str, float] = {}
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        model_path: str | os.PathLike[str],
+        *,
+        labels_path: str | os.PathLike[str] | None = None,
+        backend: str = "auto",
+        num_threads: int | None = None,
+        edgetpu: bool | None = None,
+        edgetpu_device: str | None = None,
+        allow_cpu_fallback: bool = False,
+    ) -> Detector:
+        """Check, load and bind a model.
+
+        The card ``<model>.yaml`` beside the model is read when present (and its sha256
+        verified); otherwise the decoder is identified from the outputs and labels come
+        from ``labels_path``. ``edgetpu`` None means: use the Edge TPU when the file is
+        named ``*_edgetpu.tflite``. When the Edge TPU cannot load, fall back to the CPU only
+        if ``allow_cpu_fallback`` (logged), else raise `BackendError`.
+        """
+        model_path = Path(model_path)
+        data, card = load_model(model_path)
+        if card is None:
+            card = ModelCard(name=model_path.stem, file=model_path.name, input=InputSpec())
+        labels: Sequence[str] = card.labels
+        if labels_path is not None:
+            labels = read_labels(labels_path)
+        chosen = get_backend(backend)
+        delegates = []
+        on_edgetpu = wants_edgetpu(str(model_path), edgetpu)
+        if on_edgetpu:
+            try:
+                delegates.append(load_edgetpu_delegate(chosen, edgetpu_device))
+            except BackendError as exc:
+                if not allow_cpu_fallback:
+                    raise
+                log.warning("Edge TPU unavailable, falling back to the CPU: %s", exc)
+                on_edgetpu = False
+        try:
+            interpreter = chosen.interpreter(data, num_threads=num_threads, delegates=delegates)
+        except (ValueError, RuntimeError) as exc:
+            hint = ""
+            if "edgetpu-custom-op" in str(exc):
+                hint = "; this model was compiled for the Edge TPU: enable edgetpu or use the CPU model"
+            raise ModelError(f"the interpreter rejected {model_path}: {exc}{hint}") from None
+        try:
+            return cls(
+                model_path, card, interpreter, chosen.name, on_edgetpu=on_edgetpu, labels=labels
+            )
+        except ModelError as exc:
+            if labels_path is not None and "labels" in str(exc):
+                raise InputError(f"label file {labels_path}: {exc}") from None
+            raise
+
+    # -- per frame ----------------------------------------------------------------------
+
+    def params(
+        self,
+        min_score: float | None = None,
+        iou_threshold: float | None = None,
+        max_detections: int | None = None,
+        agnostic: bool = False,
+    ) -> DecodeParams:
+        """Thresholds for one call; None takes the card's defaults. Validated."""
+        d = self.card.defaults
+        min_score = _check_fraction("min_score", d.min_score if min_score is None else min_score)
+        iou = _check_fraction("iou", d.iou if iou_threshold is None else iou_threshold)
+        max_det = d.max_detections if max_detections is None else int(max_detections)
+        if max_det < 1:
+            raise ConfigError(f"max_detections must be at least 1, got {max_det}")
+        return DecodeParams(min_score, iou, max_det, bool(agnostic))
+
+    def _preprocess_and_invoke(self, frame: np.ndarray):
+        t0 = time.perf_counter()
+        # Write straight into the interpreter's input buffer; the view must be gone
+        # before invoke() (the interpreter refuses to run while numpy holds its memory).
+        view = self._interpreter.tensor(self._input_index)()
+        geometry = self.preprocessor(frame, view[0])
+        del view
+        t1 = time.perf_counter()
+        self._interpreter.invoke()
+        t2 = time.perf_counter()
+        return geometry, t0, t1, t2
+
+    def raw_outputs(self, frame: np.ndarray) -> tuple[list[np.ndarray], Any]:
+        """Run preprocess + invoke; return the raw output arrays (copies) and geometry."""
+        geometry, *_ = self._preprocess_and_invoke(frame)
+        outs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
+        return outs, geometry
+
+    def invoke_only(self, frame: np.ndarray) -> float:
+        """Preprocess + invoke without decoding (for benchmarks); returns invoke ms."""
+        _, _, t1, t2 = self._preprocess_and_invoke(frame)
+        return (t2 - t1) * 1000.0
+
+    def detect(
+        self,
+        frame: np.ndarray,
+        *,
+        min_score: float | None = None,
+        iou_threshold: float | None = None,
+        max_detections: int | None = None,
+        agnostic: bool = False,
+    ) -> Detections:
+        """Detect objects in one frame (uint8 grey, BGR or BGRA).
+
+        Returns detections with score >= ``min_score`` that survive NMS at
+        ``iou_threshold`` (per class unless ``agnostic``), at most ``max_detections``, in
+        descending score order, boxes normalized to the frame. Timing per stage in
+        ``last_timing_ms``.
+        """
+        params = self.params(min_score, iou_threshold, max_detections, agnostic)
+        geometry, t0, t1, t2 = self._preprocess_and_invoke(frame)
+        # get_tensor copies; outputs are small (tens of KB) next to the invoke cost.
+        outputs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
+        result = self.decoder.decode(outputs, params, geometry)
+        t3 = time.perf_counter()
+        self.last_timing_ms = {
+            "preprocess": (t1 - t0) * 1000.0,
+            "invoke": (t2 - t1) * 1000.0,
+            "postprocess": (t3 - t2) * 1000.0,
+        }
+        return Detections(result.boxes, result.scores, result.class_ids, self.labels)
