@@ -57,7 +57,9 @@ def main(args: argparse.Namespace) -> int:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"cannot create --annotate directory {out_dir}: {exc.strerror}")
+            raise InputError(
+                f"cannot create --annotate directory {out_dir}: {exc.strerror}"
+            ) from None
     for path in args.images:
         image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if image is None:

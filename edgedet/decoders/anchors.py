@@ -50,7 +50,7 @@ def layer_box_specs(spec: Mapping[str, Any]) -> list[list[tuple[float, float]]]:
             min_scale + (max_scale - min_scale) * i / (num_layers - 1) for i in range(num_layers)
         ] + [1.0]
     specs = []
-    for layer, (scale, scale_next) in enumerate(zip(scales[:-1], scales[1:])):
+    for layer, (scale, scale_next) in enumerate(zip(scales[:-1], scales[1:], strict=True)):
         if layer == 0 and reduce_lowest:
             specs.append([(0.1, 1.0), (scale, 2.0), (scale, 0.5)])
             continue
@@ -114,7 +114,7 @@ def _ssd_anchors_cached(frozen: tuple) -> np.ndarray:
     strides = spec.get("anchor_strides")
     offsets = spec.get("anchor_offsets")
     parts = []
-    for layer, ((grid_h, grid_w), boxes) in enumerate(zip(grids, box_specs)):
+    for layer, ((grid_h, grid_w), boxes) in enumerate(zip(grids, box_specs, strict=True)):
         if strides:
             stride_y, stride_x = _pair(strides[layer])
         else:

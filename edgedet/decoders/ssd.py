@@ -103,7 +103,7 @@ class SsdDecoder(Decoder):
         # A 4-class head has two [1, N, 4] outputs: fall back to names for that case.
         named = {i: t.name.lower() for i, t in enumerate(outputs)}
         if box_pos is not None and score_pos is None:
-            for pos, name in named.items():
+            for pos in named:
                 if pos != box_pos and tuple(outputs[pos].shape)[1:2] == (n,):
                     score_pos = pos
         if box_pos is None or score_pos is None:

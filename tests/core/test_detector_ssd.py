@@ -116,5 +116,5 @@ def test_direct_input_write_equals_set_tensor(tiny_model):
     interp.set_tensor(detector._input_index, buf)
     interp.invoke()
     plain = [interp.get_tensor(t.index) for t in detector.output_infos]
-    for a, b in zip(direct, plain):
+    for a, b in zip(direct, plain, strict=True):
         np.testing.assert_array_equal(a, b)
