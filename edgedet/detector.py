@@ -121,7 +121,7 @@ class Detector:
         except (ValueError, RuntimeError) as exc:
             hint = ""
             if "edgetpu-custom-op" in str(exc):
-                hint = "; this model was compiled for the Edge TPU: enable edgetpu or use the CPU model"
+                hint = "; it was compiled for the Edge TPU: enable edgetpu or use the CPU model"
             raise ModelError(f"the interpreter rejected {model_path}: {exc}{hint}") from None
         try:
             return cls(
