@@ -1,0 +1,160 @@
+"""The JSON-lines detections log: one DESIGN.md record per line, rotated by size.
+
+Guarantees:
+- A record is one compact JSON line written with one ``write(2)`` on an ``O_APPEND``
+  descriptor. If the write is short or fails (disk full), the file is truncated back to
+  its previous size, so a reader never sees half a record.
+- Rotation happens between records (``path`` → ``path.1`` → … → ``path.<backups>``, the
+  oldest deleted), never inside one, and only when the next record would push the file
+  past ``max_bytes``. A single record larger than ``max_bytes`` gets a file of its own.
+- Failures (directory missing or not a directory, disk full, I/O error) never reach the
+  run loop: each failed write counts in ``publish_errors_total{publisher="log"}``, the
+  record counts in ``publish_dropped_total{publisher="log"}``, one warning is logged per
+  failure episode (not per record), and every later record tries again.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgedet.publishers import QueuedPublisher, dumps_record
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgedet.detections import Detections
+    from edgedet.service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class JsonlLogPublisher(QueuedPublisher):
+    """Appends records to ``path`` on a writer thread, rotating at ``max_bytes``.
+
+    ``backups`` rotated files are kept (0: the log is simply restarted when full).
+    The parent directory is created when missing.
+    """
+
+    name = "log"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = 10_000_000,
+        backups: int = 5,
+        queue_size: int = 1000,
+        metrics: Metrics,
+    ) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1")
+        if backups < 0:
+            raise ValueError("backups must be >= 0")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._fd: int | None = None
+        self._size = 0
+        self._failure: str | None = None  # reason of the current failure episode
+        self._lost_in_episode = 0
+        super().__init__(queue_size=queue_size, metrics=metrics)
+
+    def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
+        return record
+
+    def _handle(self, record: dict) -> None:
+        data = (dumps_record(record) + "\n").encode("utf-8")
+        try:
+            self._write(data)
+        except OSError as exc:
+            self._close_fd()
+            self._count("errors")
+            self._count("dropped")
+            self._lost_in_episode += 1
+            reason = _describe(exc)
+            if self._failure is None:
+                log.warning(
+                    "detections log %s: cannot write (%s); records are counted as dropped "
+                    "and writing is retried",
+                    self.path,
+                    reason,
+                )
+            self._failure = reason
+            return
+        self._count("published")
+        if self._failure is not None:
+            log.warning(
+                "detections log %s: writing again after %d lost record(s)",
+                self.path,
+                self._lost_in_episode,
+            )
+            self._failure = None
+            self._lost_in_episode = 0
+
+    def _on_close(self) -> None:
+        self._close_fd()
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            self._open()
+        if self._size > 0 and self._size + len(data) > self.max_bytes:
+            self._rotate()
+        assert self._fd is not None
+        start = self._size
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                # Regular files only write short when the disk fills up; make it an error.
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError:
+            self._truncate_to(start)
+            raise
+        self._size = start + written
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    def _rotate(self) -> None:
+        self._close_fd()
+        if self.backups == 0:
+            os.unlink(self.path)
+        else:
+            for i in range(self.backups - 1, 0, -1):
+                older = self._backup(i)
+                if older.exists():
+                    os.replace(older, self._backup(i + 1))
+            os.replace(self.path, self._backup(1))
+        self._open()
+
+    def _backup(self, i: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{i}")
+
+    def _truncate_to(self, size: int) -> None:
+        # Remove a partial line; if even that fails the next open starts after it and the
+        # reader sees one bad line, which is all we can do on a failing disk.
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            pass
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _describe(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "")
+    text = exc.strerror or str(exc)
+    return f"{name}: {text}" if name else text

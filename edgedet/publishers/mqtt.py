@@ -1,0 +1,255 @@
+"""MQTT publisher: records to a (local) broker with paho-mqtt 2.x, staying up without it.
+
+Topics under ``prefix`` (default ``edgedet/<device_id>``, chosen by the runner):
+- ``<prefix>/detections``: each record as compact JSON, QoS 0, not retained;
+- ``<prefix>/status``: ``online`` (retained, QoS 1) on every connect, ``offline``
+  (retained, QoS 1) on a clean close, and ``offline`` as the last will, so subscribers see
+  ``offline`` whichever way the service goes away;
+- ``<prefix>/stats``: every ``stats_interval`` seconds, ``{"ts": UNIX_SECONDS,
+  "metrics": Metrics.snapshot()}`` (QoS 0, not retained).
+
+Staying up: the connection is made on paho's network thread (``connect_async`` +
+``loop_start``), so a broker that is down at start neither blocks nor fails the service.
+paho reconnects with exponential backoff from ``reconnect_min_delay`` doubling up to
+``reconnect_max_delay`` (30 s). While disconnected, records wait in this publisher's
+bounded queue and are sent in order once connected; when the queue is full, new records
+are dropped and counted (``publish_dropped_total{publisher="mqtt"}``). Failed connection
+attempts count in ``publish_errors_total{publisher="mqtt"}``, successful reconnections in
+``publish_reconnects_total{publisher="mqtt"}``; the connection state is the gauge
+``publisher_connected{publisher="mqtt"}``. One log line per outage, not per attempt.
+
+The password is read from ``password_file`` once at start and never logged.
+paho-mqtt is imported here, lazily, so the runtime does not need it unless MQTT is on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from edgedet.errors import ConfigError
+from edgedet.publishers import QueuedPublisher, dumps_record
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgedet.detections import Detections
+    from edgedet.service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+# How often a worker waiting for the broker re-checks whether it should give up (closing).
+_WAIT_SLICE = 0.2
+# How long close() waits for the retained ``offline`` to reach the broker.
+_OFFLINE_TIMEOUT = 1.0
+
+
+class MqttPublisher(QueuedPublisher):
+    """Publishes records, status and periodic stats to ``host:port``."""
+
+    name = "mqtt"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        prefix: str,
+        client_id: str,
+        username: str | None = None,
+        password_file: str | os.PathLike[str] | None = None,
+        keepalive: int = 30,
+        queue_size: int = 1000,
+        stats_interval: float = 10.0,
+        tls: bool = False,
+        metrics: Metrics,
+        reconnect_min_delay: float = 1.0,
+        reconnect_max_delay: float = 30.0,
+    ) -> None:
+        mqtt = _import_paho()
+        self.host = host
+        self.port = int(port)
+        self.prefix = prefix.rstrip("/")
+        self.topic_detections = f"{self.prefix}/detections"
+        self.topic_status = f"{self.prefix}/status"
+        self.topic_stats = f"{self.prefix}/stats"
+        self.stats_interval = stats_interval
+        self._mqtt = mqtt
+        self._connected = threading.Event()
+        self._state_lock = threading.Lock()
+        self._ever_connected = False
+        self._outage_logged = False
+        self._failed_attempts = 0
+        self._max_delay = reconnect_max_delay
+
+        password = _read_password(password_file) if password_file is not None else None
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
+        if username is not None or password is not None:
+            client.username_pw_set(username or "", password)
+        if tls:
+            client.tls_set()
+        client.will_set(self.topic_status, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(reconnect_min_delay, reconnect_max_delay)  # type: ignore[arg-type]
+        # Bounds paho's own buffer for the rare record sent just as the link drops.
+        client.max_queued_messages_set(queue_size)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        self._client = client
+        metrics.set("publisher_connected", 0, publisher=self.name)
+
+        super().__init__(queue_size=queue_size, metrics=metrics)
+        client.connect_async(host, self.port, keepalive=keepalive)
+        client.loop_start()
+        self._stats_thread = threading.Thread(
+            target=self._stats_loop, name="edgedet-mqtt-stats", daemon=True
+        )
+        self._stats_thread.start()
+
+    @property
+    def connected(self) -> bool:
+        """True while a CONNACK-confirmed session with the broker is up."""
+        return self._connected.is_set()
+
+    # -- worker thread ---------------------------------------------------------------
+
+    def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
+        return record
+
+    def _handle(self, record: dict) -> None:
+        while not self._connected.is_set():
+            if self._closing.is_set():
+                self._count("dropped")  # closing without a broker: nowhere to send it
+                return
+            self._connected.wait(_WAIT_SLICE)
+        info = self._client.publish(self.topic_detections, dumps_record(record), qos=0)
+        rc = info.rc
+        if rc == self._mqtt.MQTT_ERR_SUCCESS or rc == self._mqtt.MQTT_ERR_NO_CONN:
+            # NO_CONN: the link dropped just now; paho keeps the message and resends it
+            # after reconnecting.
+            self._count("published")
+        else:
+            self._count("errors")
+            self._count("dropped")
+
+    def _on_close(self) -> None:
+        client = self._client
+        if self._connected.is_set():
+            info = client.publish(self.topic_status, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(_OFFLINE_TIMEOUT)
+            except (ValueError, RuntimeError) as exc:
+                log.warning("MQTT: could not publish offline status: %s", exc)
+        client.disconnect()
+        client.loop_stop()
+        self._connected.clear()
+        self.metrics.set("publisher_connected", 0, publisher=self.name)
+
+    def _stats_loop(self) -> None:
+        while not self._closing.wait(self.stats_interval):
+            if not self._connected.is_set():
+                continue
+            payload = json.dumps(
+                {"ts": round(time.time(), 3), "metrics": self.metrics.snapshot()},
+                separators=(",", ":"),
+            )
+            self._client.publish(self.topic_stats, payload, qos=0)
+
+    # -- paho network thread callbacks -----------------------------------------------
+
+    def _on_connect(
+        self, client: Any, userdata: Any, flags: Any, reason_code: Any, props: Any
+    ) -> None:
+        if reason_code.is_failure:
+            self._attempt_failed(f"broker refused the connection: {reason_code}")
+            return
+        client.publish(self.topic_status, "online", qos=1, retain=True)
+        with self._state_lock:
+            reconnect = self._ever_connected
+            self._ever_connected = True
+            failed, self._failed_attempts = self._failed_attempts, 0
+            announce = self._outage_logged
+            self._outage_logged = False
+        if reconnect:
+            self._count("reconnects")
+            self.metrics.inc("publish_reconnects_total", publisher=self.name)
+        self.metrics.set("publisher_connected", 1, publisher=self.name)
+        self._connected.set()
+        if announce:
+            log.warning(
+                "MQTT: connected to %s:%d again%s",
+                self.host,
+                self.port,
+                f" after {failed} failed attempt(s)" if failed else "",
+            )
+        else:
+            log.info("MQTT: connected to %s:%d", self.host, self.port)
+
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason_code: Any, props: Any
+    ) -> None:
+        self._connected.clear()
+        self.metrics.set("publisher_connected", 0, publisher=self.name)
+        if self._closing.is_set():
+            return
+        with self._state_lock:
+            first = not self._outage_logged
+            self._outage_logged = True
+        if first:
+            log.warning(
+                "MQTT: lost the connection to %s:%d (%s); reconnecting with backoff up to %g s",
+                self.host,
+                self.port,
+                reason_code,
+                self._max_delay,
+            )
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._attempt_failed("connection failed")
+
+    def _attempt_failed(self, reason: str) -> None:
+        self._count("errors")
+        with self._state_lock:
+            self._failed_attempts += 1
+            first = not self._outage_logged
+            self._outage_logged = True
+        if first and not self._closing.is_set():
+            log.warning(
+                "MQTT: cannot reach the broker at %s:%d (%s); records are queued and "
+                "connecting is retried with backoff up to %g s",
+                self.host,
+                self.port,
+                reason,
+                self._max_delay,
+            )
+
+
+def _import_paho() -> Any:
+    try:
+        import paho.mqtt.client as mqtt
+    except ImportError:
+        raise ConfigError(
+            "MQTT publishing needs paho-mqtt: pip install 'edgedet[mqtt]' (or disable mqtt)"
+        ) from None
+    if not hasattr(mqtt, "CallbackAPIVersion"):
+        raise ConfigError(
+            "MQTT publishing needs paho-mqtt 2.x: pip install --upgrade 'paho-mqtt>=2'"
+        )
+    return mqtt
+
+
+def _read_password(path: str | os.PathLike[str]) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"MQTT password file {os.fspath(path)}: {exc.strerror}; create it, readable by "
+            "the service user, or remove mqtt.password_file"
+        ) from None
