@@ -190,7 +190,7 @@ class CaptureThread:
                     self.source.open()
                     self._opened = True
                 except Exception as exc:
-                    delay = self._failed(f"open failed: {exc}", delay)
+                    delay = self._failed(str(exc) or type(exc).__name__, delay)
                     continue
             try:
                 got_frame = self._pump()
@@ -226,7 +226,9 @@ class CaptureThread:
         self.errors += 1
         self.last_error = reason
         self._inc("source_errors_total")
-        log.warning("source %s: %s; reconnecting in %.1f s", self.source.name, reason, delay)
+        # SourceError texts already start with "source NAME: ".
+        what = reason if reason.startswith("source ") else f"source {self.source.name}: {reason}"
+        log.warning("%s; reconnecting in %g s", what, delay)
         if self._stop.wait(delay):
             return delay
         self.reconnects += 1
