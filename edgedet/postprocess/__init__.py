@@ -7,7 +7,6 @@ when class ids are given. Quantized heads are filtered on raw codes with an exac
 threshold code; float logit heads are pre-filtered in logit space.
 """
 
-from edgedet.postprocess.nms import box_iou, nms
 from edgedet.postprocess.scores import (
     code_scores,
     dequantize,
@@ -18,6 +17,7 @@ from edgedet.postprocess.scores import (
     sigmoid,
     threshold_code,
 )
+from edgedet.postprocess.suppression import box_iou, nms
 
 __all__ = [
     "box_iou",

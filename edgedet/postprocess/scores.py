@@ -47,7 +47,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     as it should, without a warning. NaN stays NaN.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         e = np.exp(-x)
     e += np.float32(1.0)
     return np.reciprocal(e, out=e)
