@@ -46,14 +46,17 @@ class Delivered(NamedTuple):
 class LatestFrameSlot:
     """One-frame hand-over between the capture thread and the run loop (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, first_seq: int = 0, dropped: int = 0) -> None:
+        """``first_seq``/``dropped`` continue the numbering of a slot this one replaces
+        (a source switched on reload): ``dropped`` frames are reported with the next take.
+        """
         self._cond = threading.Condition()
         self._item: tuple[int, Frame] | None = None
-        self._dropped = 0
+        self._dropped = dropped
         self._ended = False
         self._closed = False
-        self.delivered = 0  # frames ever put
-        self.dropped_total = 0  # frames overwritten before anyone took them
+        self.delivered = first_seq  # seq of the next frame put
+        self.dropped_total = dropped  # frames overwritten before anyone took them
 
     def put(self, frame: Frame, *, wait: bool = False) -> int | None:
         """Store ``frame``; returns its ``seq``, or None when the slot is closed.
