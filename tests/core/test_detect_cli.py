@@ -1,0 +1,89 @@
+"""`edgedet detect` through the real console entry point, on real frames."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+
+def edgedet(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgedet", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def frame_files(sample_frames, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("frames")
+    paths = []
+    for i, frame in enumerate(sample_frames[:3]):
+        path = folder / f"frame{i}.png"
+        cv2.imwrite(str(path), frame)
+        paths.append(str(path))
+    return paths
+
+
+def test_json_lines_follow_the_record_contract(frame_files):
+    result = edgedet("detect", *frame_files, "--json", "--min-score", "0.3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(frame_files)
+    total = 0
+    for line, path in zip(lines, frame_files, strict=True):
+        record = json.loads(line)
+        assert set(record) == {"image", "width", "height", "detections"}
+        assert record["image"] == path
+        assert (record["width"], record["height"]) == (768, 576)
+        scores = [d["score"] for d in record["detections"]]
+        assert scores == sorted(scores, reverse=True)
+        for d in record["detections"]:
+            assert set(d) == {"label", "class_id", "score", "box"}
+            assert d["label"] == "person" and d["class_id"] == 0 and d["score"] >= 0.3
+            ymin, xmin, ymax, xmax = d["box"]
+            assert 0 <= ymin <= ymax <= 1 and 0 <= xmin <= xmax <= 1
+        total += len(record["detections"])
+    assert total > 0, "the pedestrian clip should yield people"
+
+
+def test_raising_min_score_keeps_a_subset(frame_files):
+    low = json.loads(edgedet("detect", frame_files[0], "--json", "--min-score", "0.3").stdout)
+    high = json.loads(edgedet("detect", frame_files[0], "--json", "--min-score", "0.6").stdout)
+    low_boxes = {tuple(d["box"]) for d in low["detections"]}
+    assert {tuple(d["box"]) for d in high["detections"]} <= low_boxes
+    assert all(d["score"] >= 0.6 for d in high["detections"])
+
+
+def test_annotate_writes_images_with_boxes_drawn(frame_files, tmp_path):
+    result = edgedet("detect", frame_files[0], "--annotate", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "person" in result.stdout  # the readable table
+    written = cv2.imread(str(tmp_path / "out" / "frame0.png"))
+    original = cv2.imread(frame_files[0])
+    assert written.shape == original.shape
+    assert np.count_nonzero(np.any(written != original, axis=2)) > 100
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.jpg"], "cannot read image missing.jpg"),
+        (["{img}", "--min-score", "1.5"], "min_score must be between 0 and 1"),
+        (["{img}", "--iou", "-1"], "iou must be between 0 and 1"),
+        (["{img}", "--model", "nope.tflite"], "nope.tflite does not exist"),
+        (["{img}", "--labels", "{labels}"], "label file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(frame_files, tmp_path, args, message):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("person\ncar\ndog\n")
+    args = [a.format(img=frame_files[0], labels=labels) for a in args]
+    result = edgedet("detect", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
