@@ -61,8 +61,15 @@ STAGES = ("capture", "preprocess", "invoke", "postprocess", "publish")
 STOP_BUDGET = 4.0  # seconds for the whole shutdown; systemd's stop check is 5 s
 TAKE_TIMEOUT = 0.2  # how often the loop wakes without frames (signals, watchdog)
 # Keys whose change on SIGHUP takes effect without a restart (see the module docstring).
-RELOADABLE = ("filters", "service", "source", "model.min_score", "model.iou",
-              "model.max_detections", "model.agnostic")  # fmt: skip
+RELOADABLE = (
+    "filters",
+    "service",
+    "source",
+    "model.min_score",
+    "model.iou",
+    "model.max_detections",
+    "model.agnostic",
+)
 
 
 @dataclass
@@ -277,8 +284,9 @@ class Runner:
         }
         self._filter = DetectionFilter(cfg.filters, self.detector.labels)
 
-    def _start_capture(self, source: Source, *, opened: bool, first_seq: int = 0,
-                       dropped: int = 0) -> None:  # fmt: skip
+    def _start_capture(
+        self, source: Source, *, opened: bool, first_seq: int = 0, dropped: int = 0
+    ) -> None:
         s = self.cfg.source
         self.source = source
         self.slot = LatestFrameSlot(first_seq=first_seq, dropped=dropped)
@@ -295,10 +303,10 @@ class Runner:
 
     def _setup(self) -> None:
         cfg = self.cfg
+        source = make_source(cfg.source)  # a mistyped path fails before the model loads
         if self.detector is None:
             self.detector = open_detector(cfg)
         self._apply_model_params(cfg)
-        source = make_source(cfg.source)
         source.open()  # a missing camera/file is a start-up error: exit 2
         try:
             self.publishers = build_publishers(cfg, self.metrics, self.healthy)
@@ -330,8 +338,11 @@ class Runner:
         def on_hup(_signum: int, _frame: Any) -> None:
             self.reload()
 
-        for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop),
-                             (signal.SIGHUP, on_hup)):  # fmt: skip
+        for sig, handler in (
+            (signal.SIGTERM, on_stop),
+            (signal.SIGINT, on_stop),
+            (signal.SIGHUP, on_hup),
+        ):
             previous.append((sig, signal.signal(sig, handler)))
         return previous
 
@@ -490,7 +501,7 @@ class Runner:
             "timing_ms": {
                 k: round(float(timing.get(k, 0.0)), 3)
                 for k in ("preprocess", "invoke", "postprocess")
-            },  # fmt: skip
+            },
             "detections": detections.to_records(),
         }
         display = frame.display if frame.display is not None else image

@@ -121,11 +121,33 @@ def test_flags_override_the_file(tmp_path):
         "http: {port: 9000}\nlog: {path: file.jsonl}\n",
     )
     args = [
-        "--config", str(cfg), "--source", "0", "--min-score", "0.7", "--iou", "0.45",
-        "--http", "off", "--log", "flag.jsonl", "--device-id", "0123", "--loop",
-        "--mqtt", "broker.local:1884", "--threads", "3", "--max-frames", "9", "--no-summary",
-        "--set", "filters.roi=[[0, 0], [1, 0], [1, 1]]", "--set", "filters.min_score={person: 0.8}",
-    ]  # fmt: skip
+        "--config",
+        str(cfg),
+        "--source",
+        "0",
+        "--min-score",
+        "0.7",
+        "--iou",
+        "0.45",
+        "--http",
+        "off",
+        "--log",
+        "flag.jsonl",
+        "--device-id",
+        "0123",
+        "--loop",
+        "--mqtt",
+        "broker.local:1884",
+        "--threads",
+        "3",
+        "--max-frames",
+        "9",
+        "--no-summary",
+        "--set",
+        "filters.roi=[[0, 0], [1, 0], [1, 1]]",
+        "--set",
+        "filters.min_score={person: 0.8}",
+    ]
     from edgedet.cli import build_parser
     from edgedet.service.config import config_from_args
 
