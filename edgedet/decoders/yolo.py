@@ -1,0 +1,382 @@
+"""YOLO heads as Ultralytics exports them to TFLite: YOLOv5 and YOLOv8/v11.
+
+Layouts (one output tensor, batch 1):
+
+- **YOLOv5** ``[1, N, 5 + C]``: per anchor ``cx, cy, w, h, objectness`` then ``C`` class
+  scores. A candidate's score is ``objectness * class_score`` (as Ultralytics scores it),
+  computed in float32.
+- **YOLOv8 / YOLOv11** ``[1, 4 + C, N]`` (Ultralytics' layout, "channels first"): rows
+  ``cx, cy, w, h`` then ``C`` class scores, no objectness. The transposed
+  ``[1, N, 4 + C]`` is accepted when unambiguous: with a card (``type: yolov8``) and
+  ``N > 4 + C``, or with ``layout: channels_last`` in the card, or when the label count
+  fits only that axis. Without a card a ``[1, big, small]`` tensor is identified as
+  YOLOv5 (the two layouts cannot be told apart by shape), so a transposed YOLOv8 head
+  needs a card.
+
+Boxes are centre/size ``(cx, cy, w, h)`` either in model-input pixels or normalized to the
+input. Card key ``box_units: pixels | normalized`` decides; without it (``auto``):
+
+- quantized head: ``pixels`` when the largest value the tensor can represent,
+  ``(qmax - zero_point) * scale``, exceeds 2.0 (one tensor holds boxes and scores, so its
+  range is about 1 for normalized boxes and about the input size for pixel boxes);
+- float head: ``pixels`` when the largest ``cx`` over *all* anchors of the frame exceeds
+  2.0 (anchor centres cover the whole input, so a pixel head always has ``cx`` near the
+  input width; a normalized one never exceeds about 1).
+
+Scores are probabilities (``score_activation: none``, Ultralytics applies the sigmoid
+before export) or logits (``sigmoid``). For YOLOv5 the class scores must be probabilities
+in [0, 1] for float heads; for quantized heads any representable range is handled.
+
+Per frame, exactly (DESIGN.md): a candidate is kept when its score ``>= min_score``
+(the score rounded as float32, compared with ``min_score`` as
+`edgedet.postprocess.score_filter` does), candidates are enumerated anchor-major then
+class, NMS ties go to the lower anchor then the lower class, per-class NMS unless
+``agnostic``, ``max_detections`` after NMS. By default each anchor proposes only its best
+class (``argmax``, the first on ties; Ultralytics' default, ``multi_label: false``); with
+``multi_label: true`` every (anchor, class) pair at or above ``min_score`` is a candidate.
+
+Quantized heads are filtered on raw codes: YOLOv8 through
+`edgedet.postprocess.filter_max_class_scores` / `filter_class_scores`. YOLOv5 first keeps
+anchors whose objectness code reaches the threshold code of
+``min_score / max_class_score * (1 - 1e-6)`` (``max_class_score`` = the largest class
+score the tensor can represent, at least 1): since ``objectness * class <= objectness *
+max_class_score``, no anchor whose product can pass is dropped, and the 1e-6 margin covers
+float32 rounding of the product. The exact product test then runs on the survivors only.
+Only survivors' boxes are dequantized and decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo
+from edgedet.detections import Detections
+from edgedet.errors import ModelError
+from edgedet.postprocess import (
+    code_scores,
+    dequantize,
+    filter_class_scores,
+    filter_max_class_scores,
+    logit_prefilter_threshold,
+    nms,
+    sigmoid,
+    threshold_code,
+)
+
+BOX_UNITS = ("auto", "pixels", "normalized")
+SCORE_ACTIVATIONS = ("none", "sigmoid")
+LAYOUTS = ("auto", "channels_first", "channels_last")
+
+# Box values above this are input pixels, not normalized coordinates (see module docstring).
+_PIXEL_UNITS_BOUND = 2.0
+# Relative margin of the YOLOv5 objectness pre-filter; covers float32 rounding of the
+# product and of min_score (both ~6e-8 relative) with a wide berth.
+_PRODUCT_MARGIN = 1e-6
+
+
+def _spec_choice(spec: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = spec.get(key, default)
+    if value not in choices:
+        raise ModelError(
+            f"model card decoder.{key} is {value!r}; expected one of: {', '.join(choices)}"
+        )
+    return str(value)
+
+
+def _spec_bool(spec: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise ModelError(f"model card decoder.{key} is {value!r}; expected true or false")
+    return value
+
+
+def _head_tensor(family: str, outputs: Sequence[TensorInfo]) -> tuple[int, TensorInfo]:
+    """The single 3-D batch-1 output of a YOLO model, with its position in ``outputs``."""
+    heads = [(i, t) for i, t in enumerate(outputs) if len(t.shape) == 3 and t.shape[0] == 1]
+    if len(outputs) != 1 or len(heads) != 1:
+        shapes = ", ".join(str(list(t.shape)) for t in outputs)
+        raise ModelError(
+            f"a {family} model has one output of shape [1, A, B]; this model has {shapes}"
+        )
+    position, info = heads[0]
+    if info.dtype.kind == "f":
+        return position, info
+    if info.scale is None or info.dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        raise ModelError(
+            f"{family} output {info.name!r} is {info.dtype} without per-tensor quantization; "
+            "expected float32, or uint8/int8 with one scale and zero point"
+        )
+    return position, info
+
+
+def _max_value(info: TensorInfo) -> float:
+    """Largest real value a quantized tensor can represent."""
+    assert info.scale is not None
+    return (float(np.iinfo(info.dtype).max) - info.zero_point) * info.scale
+
+
+def _static_box_units(box_units: str, info: TensorInfo) -> str:
+    """Resolve ``auto`` units once for quantized heads; float heads stay ``auto``."""
+    if box_units != "auto" or not info.quantized:
+        return box_units
+    return "pixels" if _max_value(info) > _PIXEL_UNITS_BOUND else "normalized"
+
+
+def _check_labels(family: str, info: TensorInfo, num_classes: int, num_labels: int | None) -> None:
+    if num_labels is not None and num_labels != num_classes:
+        raise ModelError(
+            f"the label list has {num_labels} labels but the {family} head "
+            f"(output shape {list(info.shape)}) predicts {num_classes} classes"
+        )
+
+
+class _YoloDecoder(Decoder):
+    """Shared decoding: survivors' boxes → NMS → frame coordinates."""
+
+    family: str = "YOLO"
+
+    def __init__(
+        self,
+        position: int,
+        info: TensorInfo,
+        num_classes: int,
+        *,
+        box_units: str,
+        score_activation: str,
+        multi_label: bool,
+    ) -> None:
+        self._position = position
+        self._info = info
+        self._num_classes = num_classes
+        self._box_units = box_units
+        self._activation = score_activation
+        self._multi_label = multi_label
+
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    @property
+    def box_units(self) -> str:
+        """``pixels``, ``normalized`` or ``auto`` (decided per frame for float heads)."""
+        return self._box_units
+
+    def _dequantize(self, values: np.ndarray) -> np.ndarray:
+        info = self._info
+        if info.scale is None:
+            return values.astype(np.float32, copy=False)
+        return dequantize(values, info.scale, info.zero_point)
+
+    def _pixels(self, cx_all: np.ndarray) -> bool:
+        """Whether this frame's boxes are in input pixels (``cx_all``: raw cx of all anchors)."""
+        if self._box_units != "auto":
+            return self._box_units == "pixels"
+        return bool(np.nanmax(cx_all, initial=0.0) > _PIXEL_UNITS_BOUND)
+
+    def _finish(
+        self,
+        xywh: np.ndarray,
+        scores: np.ndarray,
+        class_ids: np.ndarray,
+        pixels: bool,
+        params: DecodeParams,
+        geometry: FrameGeometry,
+    ) -> Detections:
+        """Candidates (raw ``cx, cy, w, h`` rows, scores, classes) → final `Detections`."""
+        xywh = self._dequantize(xywh)
+        cx, cy, w, h = xywh[:, 0], xywh[:, 1], xywh[:, 2], xywh[:, 3]
+        if pixels:
+            cx = cx / np.float32(geometry.input_width)
+            w = w / np.float32(geometry.input_width)
+            cy = cy / np.float32(geometry.input_height)
+            h = h / np.float32(geometry.input_height)
+        half_w = w * np.float32(0.5)
+        half_h = h * np.float32(0.5)
+        boxes = np.stack([cy - half_h, cx - half_w, cy + half_h, cx + half_w], axis=1)
+        keep = nms(
+            boxes,
+            scores,
+            params.iou_threshold,
+            class_ids=None if params.agnostic else class_ids,
+            max_detections=params.max_detections,
+        )
+        return Detections(geometry.to_frame(boxes[keep]), scores[keep], class_ids[keep])
+
+
+class Yolov8Decoder(_YoloDecoder):
+    """YOLOv8/v11 head ``[1, 4 + C, N]`` (or ``[1, N, 4 + C]``); see the module docstring.
+
+    Card keys (``decoder:``): ``box_units`` (auto|pixels|normalized), ``score_activation``
+    (none|sigmoid), ``layout`` (auto|channels_first|channels_last), ``multi_label`` (bool).
+    """
+
+    type = "yolov8"
+    family = "YOLOv8"
+
+    def __init__(
+        self, position: int, info: TensorInfo, num_classes: int, *, layout: str, **options: Any
+    ) -> None:
+        super().__init__(position, info, num_classes, **options)
+        self._layout = layout
+
+    @property
+    def layout(self) -> str:
+        """``channels_first`` (``[1, 4 + C, N]``) or ``channels_last`` (``[1, N, 4 + C]``)."""
+        return self._layout
+
+    @classmethod
+    def matches(cls, outputs: Sequence[TensorInfo]) -> bool:
+        """One output ``[1, 4 + C, N]`` with ``C >= 1`` and ``N > 4 + C`` (Ultralytics layout)."""
+        if len(outputs) != 1:
+            return False
+        shape = outputs[0].shape
+        return len(shape) == 3 and shape[0] == 1 and 5 <= shape[1] < shape[2]
+
+    @classmethod
+    def from_model(
+        cls, spec: Mapping[str, Any], outputs: Sequence[TensorInfo], num_labels: int | None
+    ) -> Yolov8Decoder:
+        """Bind the head. Layout: card ``layout``; else the axis equal to ``4 + num_labels``
+        (the channels-first axis when both are); else the smaller axis holds ``4 + C``
+        (channels first when equal). Raises `ModelError` when the shape cannot be a YOLOv8
+        head or ``num_labels`` disagrees with its class count."""
+        position, info = _head_tensor("YOLOv8", outputs)
+        layout = _spec_choice(spec, "layout", LAYOUTS, "auto")
+        _, rows, cols = info.shape
+        if layout == "auto":
+            if num_labels is not None and 4 + num_labels in (rows, cols):
+                layout = "channels_first" if rows == 4 + num_labels else "channels_last"
+            else:
+                layout = "channels_first" if rows <= cols else "channels_last"
+        features = rows if layout == "channels_first" else cols
+        if features < 5:
+            raise ModelError(
+                f"YOLOv8 output {info.name!r} has shape {list(info.shape)}: with layout "
+                f"{layout} that is {features} values per anchor, need 4 box values and at "
+                "least one class score"
+            )
+        num_classes = features - 4
+        _check_labels("YOLOv8", info, num_classes, num_labels)
+        return cls(
+            position,
+            info,
+            num_classes,
+            layout=layout,
+            box_units=_static_box_units(_spec_choice(spec, "box_units", BOX_UNITS, "auto"), info),
+            score_activation=_spec_choice(spec, "score_activation", SCORE_ACTIVATIONS, "none"),
+            multi_label=_spec_bool(spec, "multi_label", False),
+        )
+
+    def decode(
+        self, outputs: Sequence[np.ndarray], params: DecodeParams, geometry: FrameGeometry
+    ) -> Detections:
+        """Raw head → `Detections` (see the module docstring for the exact contract)."""
+        head = outputs[self._position][0]
+        # (N, 4 + C) either way; the transpose is a view, nothing is copied.
+        anchor_rows = head.T if self._layout == "channels_first" else head
+        select = filter_class_scores if self._multi_label else filter_max_class_scores
+        info = self._info
+        anchors, class_ids, scores = select(
+            anchor_rows,
+            params.min_score,
+            scale=info.scale,
+            zero_point=info.zero_point,
+            activation=self._activation,
+            first_class=4,
+        )
+        if anchors.size == 0:
+            return Detections.empty()
+        pixels = self._pixels(anchor_rows[:, 0])
+        return self._finish(anchor_rows[anchors, :4], scores, class_ids, pixels, params, geometry)
+
+
+class Yolov5Decoder(_YoloDecoder):
+    """YOLOv5 head ``[1, N, 5 + C]``, score = objectness × class; see the module docstring.
+
+    Card keys (``decoder:``): ``box_units`` (auto|pixels|normalized), ``score_activation``
+    (none|sigmoid, applied to objectness and class scores alike), ``multi_label`` (bool).
+    """
+
+    type = "yolov5"
+    family = "YOLOv5"
+
+    @classmethod
+    def matches(cls, outputs: Sequence[TensorInfo]) -> bool:
+        """One output ``[1, N, 5 + C]`` with ``C >= 1`` and ``N > 5 + C``."""
+        if len(outputs) != 1:
+            return False
+        shape = outputs[0].shape
+        return len(shape) == 3 and shape[0] == 1 and 6 <= shape[2] < shape[1]
+
+    @classmethod
+    def from_model(
+        cls, spec: Mapping[str, Any], outputs: Sequence[TensorInfo], num_labels: int | None
+    ) -> Yolov5Decoder:
+        """Bind the head ``[1, N, 5 + C]``. Raises `ModelError` when the last axis is shorter
+        than 6 or ``num_labels`` disagrees with ``C``."""
+        position, info = _head_tensor("YOLOv5", outputs)
+        features = info.shape[2]
+        if features < 6:
+            raise ModelError(
+                f"YOLOv5 output {info.name!r} has shape {list(info.shape)}: the last axis "
+                "must hold cx, cy, w, h, objectness and at least one class score"
+            )
+        num_classes = features - 5
+        _check_labels("YOLOv5", info, num_classes, num_labels)
+        return cls(
+            position,
+            info,
+            num_classes,
+            box_units=_static_box_units(_spec_choice(spec, "box_units", BOX_UNITS, "auto"), info),
+            score_activation=_spec_choice(spec, "score_activation", SCORE_ACTIVATIONS, "none"),
+            multi_label=_spec_bool(spec, "multi_label", False),
+        )
+
+    def _objectness_candidates(self, objectness: np.ndarray, min_score: float) -> np.ndarray:
+        """Anchors whose objectness can still give a passing product (a superset, exact)."""
+        info = self._info
+        if info.scale is not None:
+            table = code_scores(info.scale, info.zero_point, info.dtype, self._activation)
+            max_class = max(1.0, float(np.nanmax(table)))
+            bound = float(min_score) / max_class * (1.0 - _PRODUCT_MARGIN)
+            code = threshold_code(bound, info.scale, info.zero_point, info.dtype, self._activation)
+            if code is None:
+                return np.zeros(0, np.int64)
+            return np.flatnonzero(objectness >= info.dtype.type(code))
+        bound = float(min_score) * (1.0 - _PRODUCT_MARGIN)
+        if self._activation == "sigmoid":
+            bound = logit_prefilter_threshold(bound)
+        return np.flatnonzero(objectness >= np.float32(bound))
+
+    def _activated(self, values: np.ndarray) -> np.ndarray:
+        values = self._dequantize(values)
+        return sigmoid(values) if self._activation == "sigmoid" else values
+
+    def decode(
+        self, outputs: Sequence[np.ndarray], params: DecodeParams, geometry: FrameGeometry
+    ) -> Detections:
+        """Raw head → `Detections` (see the module docstring for the exact contract)."""
+        head = outputs[self._position][0]
+        rows = self._objectness_candidates(head[:, 4], params.min_score)
+        if rows.size == 0:
+            return Detections.empty()
+        objectness = self._activated(head[rows, 4])
+        products = objectness[:, None] * self._activated(head[rows, 5:])  # float32 (S, C)
+        if self._multi_label:
+            which, class_ids = np.nonzero(products >= params.min_score)
+            scores = products[which, class_ids]
+        else:
+            # NaN must neither win argmax nor pass; -inf does neither.
+            products = np.where(np.isnan(products), np.float32(-np.inf), products)
+            best = products.argmax(axis=1)
+            best_scores = products[np.arange(len(rows)), best]
+            which = np.flatnonzero(best_scores >= params.min_score)
+            class_ids, scores = best[which], best_scores[which]
+        if which.size == 0:
+            return Detections.empty()
+        anchors = rows[which]
+        pixels = self._pixels(head[:, 0])
+        return self._finish(head[anchors, :4], scores, class_ids, pixels, params, geometry)

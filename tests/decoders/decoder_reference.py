@@ -1,0 +1,159 @@
+"""Plain references for decoder tests, sharing no code with the decoders.
+
+Dequantize everything, compute every score, filter with a comparison, decode every box,
+and run greedy NMS as a Python loop straight from DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import modelfactory
+import numpy as np
+
+from edgedet.decoders.base import FrameGeometry, TensorInfo
+
+
+def run(path: Path, image: np.ndarray) -> tuple[list[TensorInfo], list[np.ndarray]]:
+    """Run a model; returns its output TensorInfos and raw output arrays (same order)."""
+    details, arrays = modelfactory.run_model(path, image)
+    return [TensorInfo.from_detail(d) for d in details], arrays
+
+
+def ref_dequantize(raw: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """Every value as the runtime dequantizes it: ``(code - zero_point) * scale``, float32."""
+    if info.scale is None:
+        return raw.astype(np.float32)
+    return (raw.astype(np.float32) - np.float32(info.zero_point)) * np.float32(info.scale)
+
+
+def ref_iou(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    inter_h = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    inter_w = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = inter_h * inter_w
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def ref_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    iou_threshold: float,
+    agnostic: bool,
+    max_detections: int,
+) -> list[int]:
+    """Greedy NMS of DESIGN.md as a loop: by descending score (stable), suppress IoU > t."""
+    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
+    kept: list[int] = []
+    for i in order:
+        if any(
+            (agnostic or classes[k] == classes[i]) and ref_iou(boxes[k], boxes[i]) > iou_threshold
+            for k in kept
+        ):
+            continue
+        kept.append(i)
+    return kept[:max_detections]
+
+
+def ref_to_frame(boxes: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
+    offset = np.float32([geometry.y_offset, geometry.x_offset] * 2)
+    extent = np.float32([geometry.y_extent, geometry.x_extent] * 2)
+    return np.clip((boxes.astype(np.float32) - offset) / extent, 0.0, 1.0)
+
+
+def letterbox_geometry(frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> FrameGeometry:
+    """Geometry of a centred letterbox of a ``frame_hw`` frame into ``input_hw``."""
+    scale = min(input_hw[0] / frame_hw[0], input_hw[1] / frame_hw[1])
+    y_extent = frame_hw[0] * scale / input_hw[0]
+    x_extent = frame_hw[1] * scale / input_hw[1]
+    return FrameGeometry(
+        input_height=input_hw[0],
+        input_width=input_hw[1],
+        y_offset=(1.0 - y_extent) / 2,
+        x_offset=(1.0 - x_extent) / 2,
+        y_extent=y_extent,
+        x_extent=x_extent,
+    )
+
+
+def ref_yolo(
+    raw: np.ndarray,
+    info: TensorInfo,
+    *,
+    version: int,
+    channels_first: bool,
+    pixels: bool,
+    min_score: float,
+    iou_threshold: float,
+    agnostic: bool,
+    max_detections: int,
+    geometry: FrameGeometry,
+    multi_label: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YOLO head → (boxes, scores, class_ids) the plain way: everything decoded."""
+    head = ref_dequantize(raw, info)[0]
+    rows = head.T if (version == 8 and channels_first) else head
+    if version == 8:
+        scores2d = rows[:, 4:]
+    else:
+        scores2d = rows[:, 4:5] * rows[:, 5:]
+    threshold = np.float32(min_score)
+    anchors: list[int] = []
+    classes: list[int] = []
+    for a in range(len(rows)):
+        if multi_label:
+            for c in range(scores2d.shape[1]):
+                if scores2d[a, c] >= threshold:
+                    anchors.append(a)
+                    classes.append(c)
+        else:
+            c = int(np.argmax(scores2d[a]))
+            if scores2d[a, c] >= threshold:
+                anchors.append(a)
+                classes.append(c)
+    scores = np.array([scores2d[a, c] for a, c in zip(anchors, classes, strict=True)], np.float32)
+    cx, cy, w, h = (rows[anchors, k] for k in range(4))
+    if pixels:
+        width, height = np.float32(geometry.input_width), np.float32(geometry.input_height)
+        cx, w, cy, h = cx / width, w / width, cy / height, h / height
+    boxes = np.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], axis=1).reshape(-1, 4)
+    kept = ref_nms(boxes, scores, np.array(classes), iou_threshold, agnostic, max_detections)
+    return (
+        ref_to_frame(boxes[kept], geometry),
+        scores[kept],
+        np.array(classes, np.int64)[kept],
+    )
+
+
+def yolo_head_values(
+    version: int, num_anchors: int, num_classes: int, seed: int, num_objects: int = 5
+) -> np.ndarray:
+    """Head values in [0, 1], ``[N, 4 + C]`` (v8) or ``[N, 5 + C]`` (v5), as a real head
+    fires: each object lights a cluster of anchors with jittered boxes of one class (some
+    also a second class), the rest is low-score background."""
+    rng = np.random.default_rng(seed)
+    features = (5 if version == 5 else 4) + num_classes
+    values = np.zeros((num_anchors, features), np.float32)
+    values[:, :2] = rng.uniform(0.05, 0.95, (num_anchors, 2))
+    values[:, 2:4] = rng.uniform(0.02, 0.3, (num_anchors, 2))
+    first_class = 5 if version == 5 else 4
+    values[:, first_class:] = rng.uniform(0.0, 0.15, (num_anchors, num_classes))
+    if version == 5:
+        values[:, 4] = rng.uniform(0.0, 0.3, num_anchors)
+    owner = rng.integers(-1, num_objects, num_anchors)  # -1: background
+    for obj in range(num_objects):
+        members = np.flatnonzero(owner == obj)
+        centre = rng.uniform(0.25, 0.75, 2)
+        size = rng.uniform(0.1, 0.4, 2)
+        cls = rng.integers(0, num_classes)
+        values[members, :2] = centre + rng.uniform(-0.03, 0.03, (len(members), 2))
+        values[members, 2:4] = size + rng.uniform(-0.03, 0.03, (len(members), 2))
+        values[members, first_class + cls] = rng.uniform(0.3, 1.0, len(members))
+        second = members[rng.uniform(size=len(members)) < 0.3]
+        values[second, first_class + (cls + 1) % num_classes] = rng.uniform(0.2, 0.9, len(second))
+        if version == 5:
+            values[members, 4] = rng.uniform(0.4, 1.0, len(members))
+    return np.clip(values, 0.0, 1.0)
