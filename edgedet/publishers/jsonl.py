@@ -7,6 +7,9 @@ Guarantees:
 - Rotation happens between records (``path`` → ``path.1`` → … → ``path.<backups>``, the
   oldest deleted), never inside one, and only when the next record would push the file
   past ``max_bytes``. A single record larger than ``max_bytes`` gets a file of its own.
+- A log moved or deleted by someone else (logrotate, an operator) is noticed within
+  ``reopen_check_interval`` seconds and a new file is started at ``path``, instead of
+  writing on into an unlinked file.
 - Failures (directory missing or not a directory, disk full, I/O error) never reach the
   run loop: each failed write counts in ``publish_errors_total{publisher="log"}``, the
   record counts in ``publish_dropped_total{publisher="log"}``, one warning is logged per
@@ -18,6 +21,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +44,8 @@ class JsonlLogPublisher(QueuedPublisher):
     """
 
     name = "log"
+    # Seconds between checks that ``path`` is still the file we write to (one stat()).
+    reopen_check_interval = 1.0
 
     def __init__(
         self,
@@ -59,6 +65,7 @@ class JsonlLogPublisher(QueuedPublisher):
         self.backups = backups
         self._fd: int | None = None
         self._size = 0
+        self._checked_at = 0.0
         self._failure: str | None = None  # reason of the current failure episode
         self._lost_in_episode = 0
         super().__init__(queue_size=queue_size, metrics=metrics)
@@ -99,6 +106,9 @@ class JsonlLogPublisher(QueuedPublisher):
         self._close_fd()
 
     def _write(self, data: bytes) -> None:
+        if self._fd is not None and self._replaced():
+            log.warning("detections log %s was moved or deleted; starting a new file", self.path)
+            self._close_fd()
         if self._fd is None:
             self._open()
         if self._size > 0 and self._size + len(data) > self.max_bytes:
@@ -115,10 +125,26 @@ class JsonlLogPublisher(QueuedPublisher):
             raise
         self._size = start + written
 
+    def _replaced(self) -> bool:
+        """True when ``path`` no longer names the open file (checked at most every
+        ``reopen_check_interval`` seconds)."""
+        now = time.monotonic()
+        if now - self._checked_at < self.reopen_check_interval:
+            return False
+        self._checked_at = now
+        assert self._fd is not None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        mine = os.fstat(self._fd)
+        return (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino)
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
+        self._checked_at = time.monotonic()
 
     def _rotate(self) -> None:
         self._close_fd()

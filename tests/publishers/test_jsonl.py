@@ -199,3 +199,23 @@ def wait_for(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+def test_a_log_deleted_or_moved_by_someone_else_is_started_again(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "det.jsonl"
+    pub = JsonlLogPublisher(path, metrics=Metrics())
+    pub.reopen_check_interval = 0.0  # check before every record (default: once a second)
+    for i in range(3):
+        pub.publish(record(i), FRAME, NO_DETECTIONS)
+    wait_for(lambda: pub.stats()["published"] == 3)
+    if how == "deleted":
+        path.unlink()
+    else:
+        path.rename(tmp_path / "det.jsonl.old")
+    for i in range(3, 6):
+        pub.publish(record(i), FRAME, NO_DETECTIONS)
+    pub.close()
+    assert [r["frame"] for r in read_lines(path)] == [3, 4, 5]
+    if how == "moved":
+        assert [r["frame"] for r in read_lines(tmp_path / "det.jsonl.old")] == [0, 1, 2]
