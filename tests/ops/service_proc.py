@@ -1,0 +1,158 @@
+"""`edgedet run` as a real subprocess for the staying-up tests, and what it needs.
+
+Loaded by path from tests/ops/conftest.py (as ``edgedet_test_service``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_MODEL = ROOT / "models" / "ssdlite_mobilenet_v2_person_uint8.tflite"
+
+
+def model_args() -> list[str]:
+    """``--model`` (and ``--labels``) for the runs: the bundled model.
+
+    ``EDGEDET_TEST_MODEL=PATH[:LABELS]`` points the tests at another model (for working
+    on them before the bundled model exists); otherwise they skip until it is built.
+    """
+    override = os.environ.get("EDGEDET_TEST_MODEL")
+    if override:
+        path, _, labels = override.partition(":")
+        return ["--model", path] + (["--labels", labels] if labels else [])
+    if not BUNDLED_MODEL.is_file():
+        pytest.skip(f"the bundled model {BUNDLED_MODEL.name} is not built yet")
+    return ["--model", str(BUNDLED_MODEL)]
+
+
+def make_clip(path: Path, frames: int = 40, fps: float = 20.0) -> Path:
+    """A short MJPEG AVI with a moving disc; looped and paced (--loop --realtime) it is a
+    steady, cheap camera stand-in."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
+    for i in range(frames):
+        image = np.full((240, 320, 3), 90, np.uint8)
+        cv2.circle(image, (40 + 6 * i, 120), 30, (30, 30, 220), -1)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without systemd variables that would leak into the child."""
+    drop = (
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LOGS_DIRECTORY",
+        "STATE_DIRECTORY",
+        "JOURNAL_STREAM",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class Service:
+    """One `python -m edgedet run ...` process with --http 127.0.0.1:0."""
+
+    def __init__(self, workdir: Path, args: list[str], env: dict[str, str] | None = None):
+        self.workdir = workdir
+        self.stdout_path = workdir / "run.stdout"
+        self.stderr_path = workdir / "run.stderr"
+        cmd = [sys.executable, "-m", "edgedet", "run", "--http", "127.0.0.1:0", *args]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=open(self.stdout_path, "wb"),
+            stderr=open(self.stderr_path, "wb"),
+            env=env or clean_env(),
+            cwd=workdir,
+        )
+        self.port = self._http_port()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def _http_port(self, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(r"HTTP endpoint on http://127\.0\.0\.1:(\d+)/", self.stderr())
+            if m:
+                return int(m.group(1))
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"edgedet run exited {self.proc.returncode}:\n{self.stderr()[-3000:]}"
+                )
+            time.sleep(0.05)
+        raise AssertionError("edgedet run did not start its HTTP endpoint:\n" + self.stderr())
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def metric(self, sample: str) -> float:
+        """Value of one sample of /metrics, e.g. ``edgedet_frames_total`` or
+        ``edgedet_publish_errors_total{publisher="log"}``; 0 when absent."""
+        status, body = self.get("/metrics")
+        assert status == 200
+        for line in body.decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def terminate(self, within: float = 5.0) -> int:
+        """SIGTERM; the process must exit within ``within`` seconds (the systemd budget)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"edgedet run did not stop within {within} s after SIGTERM:\n"
+                + self.stderr()[-3000:]
+            ) from None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def read_log(path: Path) -> list[dict]:
+    """Every record of a JSONL log; fails on any partial or corrupt line."""
+    data = path.read_bytes() if path.exists() else b""
+    assert data == b"" or data.endswith(b"\n"), f"{path} ends inside a record"
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def summary_frames(stdout: str) -> int:
+    m = re.search(r"frames\s+(\d+) processed", stdout)
+    assert m, f"no run summary in:\n{stdout}"
+    return int(m.group(1))
+
+
+def assert_frames_accounted(records: list[dict]) -> None:
+    """DESIGN.md: every delivered frame is a record or counted in the next record's dropped."""
+    for prev, cur in zip(records, records[1:]):
+        assert cur["frame"] - prev["frame"] - 1 == cur["dropped"], (prev, cur)
