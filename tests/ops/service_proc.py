@@ -154,5 +154,5 @@ def summary_frames(stdout: str) -> int:
 
 def assert_frames_accounted(records: list[dict]) -> None:
     """DESIGN.md: every delivered frame is a record or counted in the next record's dropped."""
-    for prev, cur in zip(records, records[1:]):
+    for prev, cur in zip(records, records[1:], strict=False):
         assert cur["frame"] - prev["frame"] - 1 == cur["dropped"], (prev, cur)
