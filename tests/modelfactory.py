@@ -84,11 +84,14 @@ def run_model(path: Path | str, image: np.ndarray) -> tuple[list[dict[str, Any]]
     return details, [interpreter.get_tensor(d["index"]).copy() for d in details]
 
 
-def run_signature(path: Path | str, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Run a model through its ``serving_default`` signature; outputs by signature name.
+def run_signature(
+    path: Path | str, image: np.ndarray
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Run a model through its ``serving_default`` signature.
 
-    An independent way to the outputs: keys are the exported names (``output_0``, ...),
-    not the tensor names or the order of ``get_output_details()``.
+    An independent way to the outputs: returns (output details, raw outputs), both keyed by
+    the exported signature names (``output_0``, ...), not by tensor names or by the order
+    of ``get_output_details()``.
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -96,7 +99,7 @@ def run_signature(path: Path | str, image: np.ndarray) -> dict[str, np.ndarray]:
     runner = interpreter.get_signature_runner("serving_default")
     ((name, detail),) = runner.get_input_details().items()
     outputs = runner(**{name: quantize_input(image, detail)})
-    return {key: np.array(value) for key, value in outputs.items()}
+    return runner.get_output_details(), {key: np.array(v) for key, v in outputs.items()}
 
 
 def _representative(input_size: tuple[int, int], count: int = 16) -> Callable[[], Iterator]:

@@ -157,3 +157,53 @@ def yolo_head_values(
         if version == 5:
             values[members, 4] = rng.uniform(0.4, 1.0, len(members))
     return np.clip(values, 0.0, 1.0)
+
+
+def ref_postprocess(
+    details: dict[str, dict],
+    outputs: dict[str, np.ndarray],
+    *,
+    min_score: float,
+    iou_threshold: float,
+    agnostic: bool,
+    max_detections: int,
+    geometry: FrameGeometry,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TFLite_Detection_PostProcess outputs by signature name (TF2 OD API export order:
+    output_0 count, output_1 scores, output_2 classes, output_3 boxes) → detections."""
+
+    def values(key: str) -> np.ndarray:
+        raw = outputs[key]
+        scale, zero_point = details[key]["quantization"]
+        if raw.dtype.kind == "f":
+            return raw.astype(np.float32)
+        return (raw.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+    count = int(round(float(values("output_0").reshape(-1)[0])))
+    scores = values("output_1")[0, :count]
+    classes = np.round(values("output_2")[0, :count]).astype(np.int64)
+    boxes = values("output_3")[0, :count]
+    keep = [i for i in range(count) if scores[i] >= np.float32(min_score)]
+    kept = ref_nms(
+        boxes[keep], scores[keep], classes[keep], iou_threshold, agnostic, max_detections
+    )
+    rows = np.array(keep, np.int64)[kept]
+    return ref_to_frame(boxes[rows], geometry), scores[rows], classes[rows]
+
+
+def ssd_head_values(
+    num_anchors: int, num_classes: int, seed: int, num_objects: int = 4
+) -> np.ndarray:
+    """Inputs of the factory's TFLite_Detection_PostProcess model, ``[N, 4 + 1 + C]`` in
+    [0, 1]: box encodings around 0.5 (= the anchor), background column, class scores with
+    a few objects firing on clusters of anchors."""
+    rng = np.random.default_rng(seed)
+    values = np.zeros((num_anchors, 4 + 1 + num_classes), np.float32)
+    values[:, :4] = rng.uniform(0.4, 0.6, (num_anchors, 4))
+    values[:, 4] = rng.uniform(0.5, 1.0, num_anchors)
+    values[:, 5:] = rng.uniform(0.0, 0.2, (num_anchors, num_classes))
+    owner = rng.integers(-1, num_objects, num_anchors)
+    for obj in range(num_objects):
+        members = np.flatnonzero(owner == obj)
+        values[members, 5 + rng.integers(0, num_classes)] = rng.uniform(0.3, 1.0, len(members))
+    return values
