@@ -16,10 +16,12 @@ counters
     ``publish_errors_total{publisher=}`` failed writes/sends (log, mqtt, http, snapshot)
     ``publish_dropped_total{publisher=}`` records dropped because a publisher queue was full
                                          or could not be written
+    ``publish_reconnects_total{publisher=}`` reconnections to the MQTT broker (publishers)
 gauges
     ``fps``                              end-to-end frames per second (recent window)
     ``last_frame_timestamp_seconds``     UNIX time of the last processed frame
     ``up``                               1 while the service runs, 0 once it stops
+    ``publisher_connected{publisher=}``  1 while the MQTT publisher has a broker session
 summary
     ``stage_latency_seconds{stage=}``    capture, preprocess, invoke, postprocess, publish
 
@@ -51,6 +53,8 @@ HELP = {
     "source_errors_total": "Source open or read failures.",
     "publish_errors_total": "Failed publisher writes or sends, by publisher.",
     "publish_dropped_total": "Records a publisher dropped (queue full or unwritable).",
+    "publish_reconnects_total": "Reconnections of a publisher to its server, by publisher.",
+    "publisher_connected": "1 while a publisher is connected to its server, by publisher.",
     "fps": "End-to-end frames per second over a recent window.",
     "last_frame_timestamp_seconds": "UNIX time of the last processed frame.",
     "up": "1 while the service is running.",
