@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import count_lines, read_records, run_env, wait_for
+from runhelpers import count_lines, read_records, run_env, wait_for
 
 
 class NotifyListener:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import ROOT, count_lines, edgedet_cmd, read_records, run_env, wait_for
+from runhelpers import ROOT, count_lines, edgedet_cmd, read_records, run_env, wait_for
 
 RECORD_KEYS = {"ts", "frame", "source", "width", "height", "dropped", "timing_ms", "detections"}
 
