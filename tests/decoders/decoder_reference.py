@@ -92,14 +92,20 @@ def ref_yolo(
     max_detections: int,
     geometry: FrameGeometry,
     multi_label: bool = False,
+    logits: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """YOLO head → (boxes, scores, class_ids) the plain way: everything decoded."""
+    """YOLO head → (boxes, scores, class_ids) the plain way: everything decoded.
+
+    ``logits``: scores (and YOLOv5 objectness) are logits; the sigmoid is applied to all."""
     head = ref_dequantize(raw, info)[0]
     rows = head.T if (version == 8 and channels_first) else head
+    probabilities = rows[:, 4:]
+    if logits:
+        probabilities = np.float32(1) / (np.float32(1) + np.exp(-probabilities))
     if version == 8:
-        scores2d = rows[:, 4:]
+        scores2d = probabilities
     else:
-        scores2d = rows[:, 4:5] * rows[:, 5:]
+        scores2d = probabilities[:, :1] * probabilities[:, 1:]
     threshold = np.float32(min_score)
     anchors: list[int] = []
     classes: list[int] = []

@@ -134,6 +134,36 @@ def test_yolov5_prefilter_is_exact_when_class_codes_can_exceed_one(dtype, zero_p
 
 
 @pytest.mark.parametrize("version", [8, 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.int8])
+def test_logit_heads_are_filtered_exactly_after_the_sigmoid(version, dtype):
+    # score_activation: sigmoid (heads exported without their final sigmoid).
+    rng = np.random.default_rng(version)
+    features = (5 if version == 5 else 4) + NUM_CLASSES
+    logits = rng.normal(-3.0, 2.5, (400, features)).astype(np.float32)
+    logits[:, :4] = rng.uniform(0.0, 1.0, (400, 4))
+    if dtype == np.int8:
+        raw = np.clip(np.round(logits / 0.05), -128, 127).astype(np.int8)
+        info = TensorInfo(0, "head", (1, features, 400), np.dtype(np.int8), 0.05, 0)
+    else:
+        raw, info = logits, TensorInfo(0, "head", (1, features, 400), np.dtype(dtype), None, 0)
+    if version == 8:
+        raw = np.ascontiguousarray(raw.T)
+    else:
+        info = TensorInfo(0, "head", (1, 400, features), info.dtype, info.scale, 0)
+    spec = {"type": f"yolov{version}", "score_activation": "sigmoid", "box_units": "normalized"}
+    decoder = build_decoder(spec, [info], NUM_CLASSES)
+    for min_score, agnostic in itertools.product((0.05, 0.3, 0.5, 0.8), (False, True)):
+        got = decoder.decode([raw[None]], DecodeParams(min_score, 0.5, 50, agnostic), IDENTITY)
+        want = ref_yolo(
+            raw[None], info, version=version, channels_first=True, pixels=False,
+            min_score=min_score, iou_threshold=0.5, agnostic=agnostic, max_detections=50,
+            geometry=IDENTITY, logits=True,
+        )  # fmt: skip
+        assert len(want[1]) > 0
+        _assert_same(got, want)
+
+
+@pytest.mark.parametrize("version", [8, 5])
 def test_multi_label_proposes_every_passing_class(build_model, version):
     path = _yolo(build_model, version, "float")
     values = yolo_head_values(version, NUM_ANCHORS, NUM_CLASSES, seed=3)
