@@ -141,6 +141,8 @@ def test_stalled_source_turns_healthz_503_and_stops_watchdog_pings(tmp_path: Pat
 
         camera.stalled.set()
         mb.wait_until(lambda: svc.get("/healthz")[0] == 503, 30, "/healthz to report the stall")
+        # Let the listener read a ping sent just before the service turned unhealthy.
+        time.sleep(0.5)
         pings = notify.count("WATCHDOG=1")
         time.sleep(5 * PING_USEC / 1e6)  # five ping intervals while still stalled
         assert notify.count("WATCHDOG=1") == pings, "no watchdog ping without frames"
