@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from runhelpers import ROOT, edgedet_cmd, run_env
+from runhelpers import edgedet_cmd, run_env
 
 from edgedet.cli.bench import update_section
 
@@ -36,10 +36,7 @@ def test_bench_reports_stages_rates_memory_and_no_tensorflow(tmp_path, run_model
     assert set(r["stages"]) == {"capture", "preprocess", "invoke", "postprocess", "publish"}
     assert all(v["p50_ms"] is not None and v["p95_ms"] >= v["p50_ms"] for v in r["stages"].values())
     assert r["e2e_fps"] > 0 and r["invoke_only_fps"] > 0
-    assert (
-        r["ratio"] == round(r["e2e_fps"] / r["invoke_only_fps"], 3)
-        or abs(r["ratio"] - r["e2e_fps"] / r["invoke_only_fps"]) < 0.01
-    )
+    assert abs(r["ratio"] - r["e2e_fps"] / r["invoke_only_fps"]) < 0.01
     assert r["peak_rss_mb"] > 20
     assert r["time_to_first_detection_s"] is not None  # the clip shows people
     assert r["tensorflow_imported"] is False and r["targets"]["no_tensorflow"] is True
@@ -58,4 +55,3 @@ def test_update_replaces_only_the_runtime_section(tmp_path):
     assert text.index("## Postprocess") < text.index("## Runtime") < text.index("## Zeta")
     update_section(str(tmp_path / "fresh.md"), "body\n")
     assert (tmp_path / "fresh.md").read_text().startswith("# Benchmarks\n\n## Runtime")
-    assert ROOT.is_dir()
