@@ -264,3 +264,29 @@ def test_start_up_errors_are_one_line_exit_2(tmp_path, run_model, args, expected
     lines = [line for line in proc.stderr.splitlines() if line.startswith("edgedet run: error")]
     assert len(lines) == 1 and expected in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_sighup_switches_the_source_and_numbering_continues(
+    tmp_path, spawn, run_model, clip_factory, sample_clip
+):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"source:\n  uri: {clip_factory(30)}\n  loop: true\n")
+    log = tmp_path / "det.jsonl"
+    proc = spawn(
+        "--config", str(config), "--model", str(run_model), "--log", str(log), "--http", "off"
+    )
+    wait_for(lambda: count_lines(log) >= 5, timeout=60)
+    config.write_text(f"source:\n  uri: {sample_clip}\n  loop: true\n")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "source switched to" in proc.stderr_path.read_text(), timeout=30)
+    wait_for(lambda: any(r["source"] == sample_clip.name for r in read_records(log)), timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    records = read_records(log)
+    sources = [r["source"] for r in records]
+    switch = sources.index(sample_clip.name)
+    assert switch >= 5 and set(sources[switch:]) == {sample_clip.name}
+    assert {(r["width"], r["height"]) for r in records[:switch]} == {(384, 288)}
+    assert (records[switch]["width"], records[switch]["height"]) != (384, 288)
+    check_accounting(records)  # frame numbers continue across the switch
+    assert "in effect now: source.uri" in proc.stderr_path.read_text()
