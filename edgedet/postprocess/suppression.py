@@ -10,18 +10,22 @@ IoU is computed in float64 with one fixed operation order, ``inter / ((area_a + 
 boxes bit for bit. Classes are never mixed by offsetting coordinates (the "batched"
 trick), which would change the rounding.
 
-Work is done on blocks of at most ``_BLOCK`` candidates: a block is first checked
-against the boxes kept so far (in chunks), then resolved greedily inside itself. Memory
-stays O(_BLOCK**2) whatever the number of candidates; the Python loop runs once per
-kept box of a block, each step a vectorized operation.
+How: the candidates still in play are kept in score order. The next ``_BLOCK`` of them
+(none suppressed by any box kept so far) are resolved greedily among themselves with one
+small IoU matrix; the boxes kept from that block then remove every remaining candidate
+they suppress, in one vectorized pass (chunked so no matrix exceeds ``_MAX_ELEMENTS``).
+Real heads fire clusters of overlapping candidates, so the first block or two usually
+settle everything; the cost is O(kept x candidates) elements and a Python step per block,
+never an N x N matrix.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Largest IoU matrix built at once is _BLOCK x _BLOCK float64 (2 MiB at 512).
-_BLOCK = 512
+_BLOCK = 64  # candidates resolved together; row bitmasks then fit one uint64
+_MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
+_GROUP_ABOVE = 2048  # per-class NMS splits candidates by class above this many
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,80 +34,93 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Any consistent coordinate order works (``[ymin, xmin, ymax, xmax]`` or
     ``[xmin, ymin, xmax, ymax]``). Zero-area and inverted boxes have zero intersection
     with everything; IoU is 0 where the union is <= 0. NaN coordinates give NaN IoU,
-    which compares false against any threshold.
+    which compares false against any threshold (such a box neither suppresses nor is
+    suppressed).
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    return _iou(a, _areas(a), b, _areas(b))
+    return _Boxes(a).iou(np.arange(len(a)), _Boxes(b), np.arange(len(b)))
 
 
-def _areas(b: np.ndarray) -> np.ndarray:
-    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+class _Boxes:
+    """float64 coordinate columns and areas of a box array, for repeated IoU rows."""
 
+    __slots__ = ("lo0", "lo1", "hi0", "hi1", "area")
 
-def _iou(a: np.ndarray, area_a: np.ndarray, b: np.ndarray, area_b: np.ndarray) -> np.ndarray:
-    """IoU matrix of float64 boxes with precomputed areas; rows a, columns b."""
-    ih = np.minimum(a[:, None, 2], b[None, :, 2])
-    ih -= np.maximum(a[:, None, 0], b[None, :, 0])
-    np.maximum(ih, 0.0, out=ih)
-    iw = np.minimum(a[:, None, 3], b[None, :, 3])
-    iw -= np.maximum(a[:, None, 1], b[None, :, 1])
-    np.maximum(iw, 0.0, out=iw)
-    inter = np.multiply(ih, iw, out=ih)
-    union = np.add(area_a[:, None], area_b[None, :], out=iw)
-    union -= inter
-    # union <= 0 happens only when inter == 0 (zero-area or inverted boxes): IoU 0.
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    def __init__(self, boxes: np.ndarray) -> None:
+        cols = np.ascontiguousarray(boxes.T, dtype=np.float64)
+        self.lo0, self.lo1, self.hi0, self.hi1 = cols
+        self.area = (self.hi0 - self.lo0) * (self.hi1 - self.lo1)
+
+    def iou(self, rows: np.ndarray, other: _Boxes, cols: np.ndarray) -> np.ndarray:
+        """IoU matrix (len(rows), len(cols)) of ``self[rows]`` against ``other[cols]``."""
+        ih = np.minimum(self.hi0[rows, None], other.hi0[cols])
+        ih -= np.maximum(self.lo0[rows, None], other.lo0[cols])
+        np.maximum(ih, 0.0, out=ih)
+        iw = np.minimum(self.hi1[rows, None], other.hi1[cols])
+        iw -= np.maximum(self.lo1[rows, None], other.lo1[cols])
+        np.maximum(iw, 0.0, out=iw)
+        inter = np.multiply(ih, iw, out=ih)
+        union = np.add(self.area[rows, None], other.area[cols], out=iw)
+        union -= inter
+        # union <= 0 only happens with inter == 0 (zero-area or inverted boxes): IoU 0.
+        return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _resolve(suppresses: np.ndarray) -> np.ndarray:
-    """Greedy keep mask of a block given ``suppresses[i, j]`` (i before j in score order)."""
+    """Greedy keep positions of a block of at most 64 candidates, in score order.
+
+    ``suppresses[i, j]``: candidate i, if kept, removes j. Each row becomes one Python
+    int bitmask, so the sequential part of greedy NMS costs a few integer operations per
+    *kept* box.
+    """
     n = len(suppresses)
-    keep = np.zeros(n, dtype=bool)
-    dead = np.zeros(n, dtype=bool)
-    i = 0
-    while i < n:
-        keep[i] = True
-        row = suppresses[i]
-        dead[i + 1 :] |= row[i + 1 :]
-        # Next candidate not suppressed by anything kept so far.
-        alive = np.flatnonzero(~dead[i + 1 :])
-        if alive.size == 0:
-            break
-        i += 1 + int(alive[0])
-    return keep
+    packed = np.zeros((n, 8), np.uint8)
+    packed[:, : (n + 7) // 8] = np.packbits(suppresses, axis=1, bitorder="little")
+    rows = packed.view("<u8").ravel().tolist()
+    alive = (1 << n) - 1
+    keep = []
+    while alive:
+        lowest = alive & -alive  # the best candidate not yet removed
+        i = lowest.bit_length() - 1
+        keep.append(i)
+        alive &= ~(rows[i] | lowest)
+    return np.array(keep, dtype=np.intp)
 
 
-def _greedy(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Keep mask for float64 boxes already sorted by descending priority (one class)."""
-    n = len(boxes)
-    areas = _areas(boxes)
-    if n <= _BLOCK:
-        return _resolve(_iou(boxes, areas, boxes, areas) > iou_threshold)
-    keep = np.zeros(n, dtype=bool)
-    kept_boxes: list[np.ndarray] = []  # chunks of at most _BLOCK kept boxes
-    kept_areas: list[np.ndarray] = []
-    for start in range(0, n, _BLOCK):
-        idx = np.arange(start, min(start + _BLOCK, n))
-        for kb, ka in zip(kept_boxes, kept_areas, strict=True):
-            hit = (_iou(kb, ka, boxes[idx], areas[idx]) > iou_threshold).any(axis=0)
-            idx = idx[~hit]
-            if idx.size == 0:
-                break
-        if idx.size == 0:
-            continue
-        b, a = boxes[idx], areas[idx]
-        k = _resolve(_iou(b, a, b, a) > iou_threshold)
-        keep[idx[k]] = True
-        new_b, new_a = b[k], a[k]
-        # Top up the last chunk so chunks stay near _BLOCK rows (fewer, larger matmuls).
-        if kept_boxes and len(kept_boxes[-1]) + len(new_b) <= _BLOCK:
-            kept_boxes[-1] = np.concatenate([kept_boxes[-1], new_b])
-            kept_areas[-1] = np.concatenate([kept_areas[-1], new_a])
-        else:
-            kept_boxes.append(new_b)
-            kept_areas.append(new_a)
-    return keep
+def _greedy(boxes: _Boxes, classes: np.ndarray | None, iou_threshold: float) -> np.ndarray:
+    """Kept positions (ascending) among boxes sorted by priority; ``classes`` masks pairs."""
+    remaining = np.arange(len(boxes.area))
+    kept_parts = []
+    while remaining.size:
+        block, remaining = remaining[:_BLOCK], remaining[_BLOCK:]
+        suppresses = boxes.iou(block, boxes, block) > iou_threshold
+        if classes is not None:
+            suppresses &= classes[block, None] == classes[block]
+        kept = block[_resolve(suppresses)]
+        kept_parts.append(kept)
+        if remaining.size:
+            remaining = _survivors(boxes, classes, iou_threshold, kept, remaining)
+    return np.concatenate(kept_parts) if len(kept_parts) > 1 else kept_parts[0]
+
+
+def _survivors(
+    boxes: _Boxes,
+    classes: np.ndarray | None,
+    iou_threshold: float,
+    kept: np.ndarray,
+    remaining: np.ndarray,
+) -> np.ndarray:
+    """``remaining`` minus every candidate a ``kept`` box suppresses (order preserved)."""
+    step = max(1, _MAX_ELEMENTS // len(kept))
+    parts = []
+    for start in range(0, len(remaining), step):
+        cols = remaining[start : start + step]
+        hit = boxes.iou(kept, boxes, cols) > iou_threshold
+        if classes is not None:
+            hit &= classes[kept, None] == classes[cols]
+        parts.append(cols[~hit.any(axis=0)])
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def nms(
@@ -125,7 +142,7 @@ def nms(
     max_detections: keep at most this many, taken after NMS (the top of the kept order).
 
     Ties in score are visited lower index first (a stable sort), so the result is fully
-    determined by the inputs.
+    determined by the inputs. Memory is bounded (no N x N matrix) for any N.
     """
     boxes = np.asarray(boxes)
     scores = np.asarray(scores)
@@ -139,40 +156,40 @@ def nms(
         return np.zeros(0, np.int64)
 
     order = np.argsort(-scores, kind="stable")
-    # NaN sorts last under argsort; drop it there.
+    # argsort puts NaN last; NaN scores take no part.
     nan_count = int(np.count_nonzero(np.isnan(scores)))
     if nan_count:
         order = order[: len(order) - nan_count]
-    sorted_boxes = boxes[order].astype(np.float64, copy=False)
+    sorted_boxes = _Boxes(boxes[order])
 
     if class_ids is None:
-        keep = _greedy(sorted_boxes, iou_threshold)
+        kept = _greedy(sorted_boxes, None, iou_threshold)
     else:
         class_ids = np.asarray(class_ids)
         if class_ids.shape != scores.shape:
             raise ValueError(f"class_ids shape {class_ids.shape} != scores shape {scores.shape}")
-        keep = _greedy_per_class(sorted_boxes, class_ids[order], iou_threshold)
-    kept = order[keep]
+        sorted_classes = class_ids[order]
+        if len(order) <= _GROUP_ABOVE:
+            # Masking cross-class pairs is cheaper than a Python step per class here.
+            kept = _greedy(sorted_boxes, sorted_classes, iou_threshold)
+        else:
+            kept = _greedy_by_class(sorted_boxes, sorted_classes, iou_threshold)
+    result = order[kept]
     if max_detections is not None:
-        kept = kept[:max_detections]
-    return kept.astype(np.int64, copy=False)
+        result = result[:max_detections]
+    return result.astype(np.int64, copy=False)
 
 
-def _greedy_per_class(
-    sorted_boxes: np.ndarray, sorted_classes: np.ndarray, iou_threshold: float
-) -> np.ndarray:
-    n = len(sorted_boxes)
-    if n <= _BLOCK:
-        # One masked matrix for all classes: cheaper than a Python loop over classes.
-        areas = _areas(sorted_boxes)
-        suppresses = _iou(sorted_boxes, areas, sorted_boxes, areas) > iou_threshold
-        suppresses &= sorted_classes[:, None] == sorted_classes[None, :]
-        return _resolve(suppresses)
-    # Group by class, keeping score order inside each group (stable sort).
-    by_class = np.argsort(sorted_classes, kind="stable")
-    grouped = sorted_classes[by_class]
+def _greedy_by_class(boxes: _Boxes, classes: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Per-class greedy on each class's candidates alone; kept positions ascending."""
+    by_class = np.argsort(classes, kind="stable")  # score order kept within a class
+    grouped = classes[by_class]
     bounds = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
-    keep = np.zeros(n, dtype=bool)
+    kept = []
     for members in np.split(by_class, bounds):
-        keep[members[_greedy(sorted_boxes[members], iou_threshold)]] = True
-    return keep
+        sub = _Boxes.__new__(_Boxes)
+        sub.lo0, sub.lo1 = boxes.lo0[members], boxes.lo1[members]
+        sub.hi0, sub.hi1 = boxes.hi0[members], boxes.hi1[members]
+        sub.area = boxes.area[members]
+        kept.append(members[_greedy(sub, None, iou_threshold)])
+    return np.sort(np.concatenate(kept))

@@ -42,14 +42,23 @@ def reference_nms(boxes, scores, iou_threshold, class_ids=None, max_detections=N
 
 
 @contextmanager
-def block_size(size: int):
-    """Run nms with a small block so the chunked large-N path is exercised on small N."""
-    saved = nms_module._BLOCK
-    nms_module._BLOCK = size
+def small_blocks(block: int, max_elements: int, group_above: int):
+    """Run nms with tiny blocks, chunks and class-group cut-off, so the paths that large N
+    takes (several blocks, chunked suppression, grouping by class) run on small N."""
+    values = {"_BLOCK": block, "_MAX_ELEMENTS": max_elements, "_GROUP_ABOVE": group_above}
+    saved = {name: getattr(nms_module, name) for name in values}
+    for name, value in values.items():
+        setattr(nms_module, name, value)
     try:
         yield
     finally:
-        nms_module._BLOCK = saved
+        for name, value in saved.items():
+            setattr(nms_module, name, value)
+
+
+# (block, max_elements, group_above): the defaults; several blocks with class masks and
+# chunked suppression; grouping by class.
+PATHS = [(64, 1 << 18, 2048), (3, 4, 2048), (4, 1 << 18, 3)]
 
 
 # Coordinates on a coarse grid make exact ties, duplicates, IoU exactly equal to the
@@ -86,14 +95,14 @@ def candidates(draw, max_size=40):
     )
 
 
-@pytest.mark.parametrize("block", [512, 3])
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=150, deadline=None)
 @given(data=candidates(), iou_threshold=threshold, per_class=st.booleans(),
        max_detections=st.one_of(st.none(), st.integers(0, 10)))  # fmt: skip
-def test_nms_equals_plain_greedy_loop(block, data, iou_threshold, per_class, max_detections):
+def test_nms_equals_plain_greedy_loop(path, data, iou_threshold, per_class, max_detections):
     boxes, scores, classes = data
     class_ids = classes if per_class else None
-    with block_size(block):
+    with small_blocks(*path):
         kept = nms(boxes, scores, iou_threshold, class_ids, max_detections)
     assert kept.dtype == np.int64
     assert kept.tolist() == reference_nms(boxes, scores, iou_threshold, class_ids, max_detections)
@@ -114,12 +123,13 @@ def clustered_candidates(rng, objects, per_object, classes):
 
 
 @pytest.mark.parametrize("per_class", [True, False])
-def test_nms_on_thousands_of_clustered_candidates_equals_reference(per_class):
+@pytest.mark.parametrize("objects", [10, 60])
+def test_nms_on_thousands_of_clustered_candidates_equals_reference(per_class, objects):
     rng = np.random.default_rng(7)
-    boxes, scores, classes = clustered_candidates(rng, objects=60, per_object=40, classes=5)
+    boxes, scores, classes = clustered_candidates(rng, objects, per_object=40, classes=5)
     class_ids = classes if per_class else None
     kept = nms(boxes, scores, 0.5, class_ids)
-    assert len(boxes) > 2 * nms_module._BLOCK  # the chunked path ran
+    assert len(boxes) > nms_module._BLOCK  # several blocks
     assert kept.tolist() == reference_nms(boxes, scores, 0.5, class_ids)
 
 
