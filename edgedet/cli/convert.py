@@ -203,9 +203,10 @@ def print_report(result) -> None:
     if result.fidelity is not None:
         fid = result.fidelity
         print(
-            f"  fidelity on {fid.frames} held-back frames: AP@0.5 {fid.ap:.4f}, "
-            f"mean IoU {fid.mean_iou:.4f}, count agreement {fid.count_agreement:.3f} "
-            f"({fid.predicted_detections} vs {fid.reference_detections} float detections)",
+            f"  fidelity on {fid.frames} held-back frames, quantized vs float: "
+            f"AP@0.5 {fid.ap:.4f}; at min_score: precision {fid.precision:.3f}, "
+            f"recall {fid.recall:.3f}, mean IoU {fid.mean_iou:.3f}, "
+            f"same count in {fid.count_agreement:.0%} of frames",
             file=out,
         )
     for warning in result.warnings:

@@ -58,17 +58,24 @@ class Agreement:
 
     ap: float  # mean over reference classes of AP@iou_match; 1.0 when both found nothing
     mean_iou: float  # over greedily matched pairs (score order); nan when nothing matched
-    count_agreement: float  # fraction of frames with equal detection counts
+    count_agreement: float  # fraction of frames with equal counts at the operating score
+    precision: float  # at the operating score: matched / predictions
+    recall: float  # at the operating score: matched / reference detections
     reference_detections: int
-    predicted_detections: int
-    matched: int
+    predicted_detections: int  # at the operating score
+    matched: int  # at the operating score
     frames: int
 
     def to_card(self) -> dict:
+        def r(x: float) -> float | None:
+            return None if np.isnan(x) else round(float(x), 4)
+
         return {
-            "ap50": round(self.ap, 4),
-            "mean_iou": None if np.isnan(self.mean_iou) else round(self.mean_iou, 4),
-            "count_agreement": round(self.count_agreement, 4),
+            "ap50": r(self.ap),
+            "mean_iou": r(self.mean_iou),
+            "count_agreement": r(self.count_agreement),
+            "precision": r(self.precision),
+            "recall": r(self.recall),
             "reference_detections": self.reference_detections,
             "detections": self.predicted_detections,
             "matched": self.matched,
@@ -124,13 +131,15 @@ def agreement(
     predictions: Sequence[FrameResult],
     *,
     iou_match: float = 0.5,
-    count_min_score: float | None = None,
+    operating_score: float = 0.0,
 ) -> Agreement:
-    """AP@``iou_match`` of ``predictions`` against ``reference`` taken as ground truth.
+    """Compare ``predictions`` with ``reference`` detections taken as ground truth.
 
-    Predictions are pooled over frames and ranked by score per class (VOC). The count
-    agreement compares per-frame counts of reference detections with predictions scoring
-    ``>= count_min_score`` (all predictions when None).
+    AP@``iou_match`` uses every prediction given (pool them from a low ``min_score`` to
+    trace the whole precision/recall curve, as detection benchmarks do): predictions are
+    pooled over frames and ranked by score per class (VOC). Precision, recall, matched
+    IoU and per-frame count agreement are measured at the operating point: predictions
+    scoring ``>= operating_score``, the threshold the device will use.
     """
     if len(reference) != len(predictions):
         raise ValueError("reference and predictions must cover the same frames")
@@ -138,16 +147,18 @@ def agreement(
     per_class: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in classes}
     ious: list[np.ndarray] = []
     same_count = 0
+    n_operating = 0
     for ref, pred in zip(reference, predictions, strict=True):
-        tp, matched_iou = _match_frame(ref, pred, iou_match)
-        ious.append(matched_iou[tp == 1])
+        tp, _ = _match_frame(ref, pred, iou_match)
         for c in classes:
             mask = pred.class_ids == c
             per_class[c].append((pred.scores[mask], tp[mask]))
-        counted = (
-            pred.scores if count_min_score is None else pred.scores[pred.scores >= count_min_score]
-        )
-        same_count += int(len(counted) == len(ref.scores))
+        keep = pred.scores >= operating_score
+        operating = FrameResult(pred.boxes[keep], pred.scores[keep], pred.class_ids[keep])
+        op_tp, op_iou = _match_frame(ref, operating, iou_match)
+        ious.append(op_iou[op_tp == 1])
+        n_operating += len(operating.scores)
+        same_count += int(len(operating.scores) == len(ref.scores))
     aps = []
     for c in classes:
         scores = np.concatenate([s for s, _ in per_class[c]])
@@ -155,15 +166,17 @@ def agreement(
         order = np.argsort(-scores, kind="stable")
         n_ref = int(sum(int(np.sum(r.class_ids == c)) for r in reference))
         aps.append(average_precision(flags[order].astype(np.float64), n_ref))
-    total_pred = int(sum(len(p.scores) for p in predictions))
-    ap = float(np.mean(aps)) if aps else (1.0 if total_pred == 0 else 0.0)
+    n_ref_total = int(sum(len(r.scores) for r in reference))
+    ap = float(np.mean(aps)) if aps else (1.0 if n_operating == 0 else 0.0)
     matched = np.concatenate(ious) if ious else np.zeros(0)
     return Agreement(
         ap=ap,
         mean_iou=float(matched.mean()) if len(matched) else float("nan"),
         count_agreement=same_count / len(reference) if reference else 1.0,
-        reference_detections=int(sum(len(r.scores) for r in reference)),
-        predicted_detections=total_pred,
+        precision=len(matched) / n_operating if n_operating else float("nan"),
+        recall=len(matched) / n_ref_total if n_ref_total else float("nan"),
+        reference_detections=n_ref_total,
+        predicted_detections=n_operating,
         matched=int(len(matched)),
         frames=len(reference),
     )

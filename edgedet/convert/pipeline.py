@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("frozen_graph", "saved_model", "keras")
 HEADS = ("ssd", "yolov8", "yolov5")
+# Predictions for AP are pooled from this score up, so AP traces the whole precision/recall
+# curve instead of counting a 0.49-vs-0.51 threshold flip as a lost object.
+AP_MIN_SCORE = 0.1
 
 
 @dataclass
@@ -158,7 +161,9 @@ def convert(opts: ConvertOptions) -> ConvertResult:
         fidelity = _fidelity(float_model, quant_model, card, built, frames.holdout, opts)
         card["quantization"]["fidelity"] = {
             **fidelity.to_card(),
+            "reference": "float TFLite model, same decoder",
             "min_score": opts.min_score,
+            "ap_min_score": min(AP_MIN_SCORE, opts.min_score),
             "iou_threshold": opts.iou,
             "min_ap": opts.min_ap,
         }
@@ -307,7 +312,7 @@ def _from_tf2(opts: ConvertOptions, kind: str, probe_frames: list[np.ndarray]) -
     def build(representative):
         if kind == "keras":
             return quantize.convert_keras(
-                model,
+                model.obj,
                 representative=representative,
                 io_type=opts.io_type,
                 edgetpu=opts.edgetpu,
@@ -318,7 +323,7 @@ def _from_tf2(opts: ConvertOptions, kind: str, probe_frames: list[np.ndarray]) -
             representative=representative,
             io_type=opts.io_type,
             edgetpu=opts.edgetpu,
-            input_shape=shape if tf2.is_dynamic(model) else None,
+            input_shape=shape,
         )
 
     built = _Built(kind, spec, decoder, num_classes, build)
@@ -435,9 +440,14 @@ def _fidelity(
     holdout: list[np.ndarray],
     opts: ConvertOptions,
 ) -> Agreement:
-    """AP@0.5 of the quantized model's detections against the float model's, via Detector."""
+    """The quantized model's detections against the float model's, both via `Detector`.
+
+    The float model's detections at the card's ``min_score`` are the ground truth; the
+    quantized model's are pooled from `AP_MIN_SCORE` up for AP, and judged at
+    ``min_score`` for precision, recall and count agreement.
+    """
     reference, predicted = run_pair(float_model, quant_model, card, holdout, opts)
-    return agreement(reference, predicted, iou_match=0.5, count_min_score=opts.min_score)
+    return agreement(reference, predicted, iou_match=0.5, operating_score=opts.min_score)
 
 
 def run_pair(
@@ -447,7 +457,8 @@ def run_pair(
     frames: list[np.ndarray],
     opts: ConvertOptions,
 ) -> tuple[list[FrameResult], list[FrameResult]]:
-    """Detections of the float (reference) and quantized models on ``frames``.
+    """Detections of the float (reference, at ``min_score``) and quantized (from
+    `AP_MIN_SCORE`) models on ``frames``.
 
     Both run through edgedet's `Detector` with the card's decoder, ``min_score`` and
     IoU; each model needs its own card (the sha256 differs), written to a temp folder.
@@ -461,11 +472,12 @@ def run_pair(
             output.write_model_and_card(path, model, finish_card(card, path.name, model))
             detectors.append(Detector.open(path))
         results: list[list[FrameResult]] = [[], []]
+        min_scores = (opts.min_score, min(AP_MIN_SCORE, opts.min_score))
         for frame in frames:
             for k, det in enumerate(detectors):
                 found = det.detect(
                     frame,
-                    min_score=opts.min_score,
+                    min_score=min_scores[k],
                     iou_threshold=opts.iou,
                     max_detections=opts.max_detections,
                 )

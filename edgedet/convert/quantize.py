@@ -119,42 +119,45 @@ def convert_ssd_graph(
                 return _run(converter, "the frozen graph", edgetpu)
 
 
+def _frozen(concrete: Any) -> Any:
+    """Variables → constants. Keras 3 variables are not tracked by the function's owner,
+    so an unfrozen function leaves READ_VARIABLE ops the calibrator cannot run."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    return convert_variables_to_constants_v2(concrete)
+
+
 def convert_saved_model(
     path: str,
     *,
     representative: RepresentativeDataset | None,
     io_type: str = "uint8",
     edgetpu: bool = False,
-    input_shape: tuple[int, int, int, int] | None = None,
+    input_shape: tuple[int, int, int, int],
 ) -> bytes:
-    """Convert a TF2 SavedModel's serving signature (fixing a dynamic input to ``input_shape``)."""
+    """Convert a TF2 SavedModel's serving signature with its input fixed to ``input_shape``.
+
+    Fixing the shape (batch 1, the card's H and W) gives the interpreter static tensors,
+    which the Edge TPU compiler and XNNPACK both need.
+    """
+    from edgedet.convert.tf2 import serving_function
+
     with _quiet_tensorflow() as tf:
-        if input_shape is None:
-            converter = tf.lite.TFLiteConverter.from_saved_model(path)
-        else:
-            loaded = tf.saved_model.load(path)
-            fn = _serving_function(loaded, path)
-            kwargs = fn.structured_input_signature[1]
-            if len(kwargs) != 1:
-                raise ModelError(
-                    f"SavedModel {path} serving signature takes {len(kwargs)} inputs; "
-                    "edgedet converts single-image detectors"
-                )
-            ((name, in_spec),) = kwargs.items()
-            spec = tf.TensorSpec(input_shape, in_spec.dtype)
-            concrete = tf.function(lambda x: fn(**{name: x})).get_concrete_function(spec)
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)
+        loaded = tf.saved_model.load(path)
+        fn = serving_function(loaded, path)
+        ((name, in_spec),) = fn.structured_input_signature[1].items()
+        spec = tf.TensorSpec(input_shape, in_spec.dtype)
+
+        def serve(x):
+            result = fn(**{name: x})
+            return [result[k] for k in sorted(result)]
+
+        concrete = _frozen(tf.function(serve).get_concrete_function(spec))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)
         _configure(converter, representative, io_type, edgetpu)
         return _run(converter, f"SavedModel {path}", edgetpu)
-
-
-def _serving_function(loaded: Any, path: str) -> Any:
-    signatures = getattr(loaded, "signatures", {})
-    if "serving_default" in signatures:
-        return signatures["serving_default"]
-    if signatures:
-        return next(iter(signatures.values()))
-    raise ModelError(f"SavedModel {path} has no signatures; export it with a serving signature")
 
 
 def convert_keras(
@@ -170,6 +173,6 @@ def convert_keras(
         shape = input_shape or tuple(model.inputs[0].shape)
         spec = tf.TensorSpec([1, *shape[1:]], model.inputs[0].dtype)
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(concrete)])
         _configure(converter, representative, io_type, edgetpu)
         return _run(converter, "the Keras model", edgetpu)
