@@ -110,6 +110,12 @@ def _bind_roles(spec: Mapping[str, Any], outputs: Sequence[TensorInfo]) -> dict[
             f"a {OP_NAME} model has 4 outputs (boxes, classes, scores, count); this model "
             f"has {len(outputs)}: {_describe(outputs)}"
         )
+    unknown = sorted(set(spec) - {"type", "outputs"})
+    if unknown:
+        raise ModelError(
+            f"model card decoder has unknown key(s) {', '.join(unknown)} for "
+            f"{OP_NAME} outputs; allowed: type, outputs"
+        )
     roles: dict[str, int] = {}
     by_name = {t.name: i for i, t in enumerate(outputs)}
     named = spec.get("outputs")
@@ -191,7 +197,7 @@ class TflitePostprocessDecoder(Decoder):
     """Outputs of ``TFLite_Detection_PostProcess``; see the module docstring.
 
     Card keys (``decoder:``): ``outputs`` (optional mapping of ``boxes``, ``classes``,
-    ``scores``, ``count`` to output tensor names).
+    ``scores``, ``count`` to output tensor names); any other key is a `ModelError`.
     """
 
     type = "tflite_postprocess"

@@ -86,6 +86,15 @@ def _spec_choice(spec: Mapping[str, Any], key: str, choices: tuple[str, ...], de
     return str(value)
 
 
+def _check_keys(spec: Mapping[str, Any], allowed: tuple[str, ...], family: str) -> None:
+    unknown = sorted(set(spec) - {"type", *allowed})
+    if unknown:
+        raise ModelError(
+            f"model card decoder has unknown key(s) {', '.join(unknown)} for {family}; "
+            f"allowed: type, {', '.join(allowed)}"
+        )
+
+
 def _spec_bool(spec: Mapping[str, Any], key: str, default: bool) -> bool:
     value = spec.get(key, default)
     if not isinstance(value, bool):
@@ -210,7 +219,8 @@ class Yolov8Decoder(_YoloDecoder):
     """YOLOv8/v11 head ``[1, 4 + C, N]`` (or ``[1, N, 4 + C]``); see the module docstring.
 
     Card keys (``decoder:``): ``box_units`` (auto|pixels|normalized), ``score_activation``
-    (none|sigmoid), ``layout`` (auto|channels_first|channels_last), ``multi_label`` (bool).
+    (none|sigmoid), ``layout`` (auto|channels_first|channels_last), ``multi_label`` (bool);
+    any other key is a `ModelError`.
     """
 
     type = "yolov8"
@@ -243,6 +253,7 @@ class Yolov8Decoder(_YoloDecoder):
         (the channels-first axis when both are); else the smaller axis holds ``4 + C``
         (channels first when equal). Raises `ModelError` when the shape cannot be a YOLOv8
         head or ``num_labels`` disagrees with its class count."""
+        _check_keys(spec, ("box_units", "score_activation", "layout", "multi_label"), "YOLOv8")
         position, info = _head_tensor("YOLOv8", outputs)
         layout = _spec_choice(spec, "layout", LAYOUTS, "auto")
         _, rows, cols = info.shape
@@ -297,7 +308,8 @@ class Yolov5Decoder(_YoloDecoder):
     """YOLOv5 head ``[1, N, 5 + C]``, score = objectness × class; see the module docstring.
 
     Card keys (``decoder:``): ``box_units`` (auto|pixels|normalized), ``score_activation``
-    (none|sigmoid, applied to objectness and class scores alike), ``multi_label`` (bool).
+    (none|sigmoid, applied to objectness and class scores alike), ``multi_label`` (bool);
+    any other key is a `ModelError`.
     """
 
     type = "yolov5"
@@ -317,6 +329,7 @@ class Yolov5Decoder(_YoloDecoder):
     ) -> Yolov5Decoder:
         """Bind the head ``[1, N, 5 + C]``. Raises `ModelError` when the last axis is shorter
         than 6 or ``num_labels`` disagrees with ``C``."""
+        _check_keys(spec, ("box_units", "score_activation", "multi_label"), "YOLOv5")
         position, info = _head_tensor("YOLOv5", outputs)
         features = info.shape[2]
         if features < 6:

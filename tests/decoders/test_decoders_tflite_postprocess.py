@@ -226,6 +226,8 @@ def test_identification_needs_the_four_tensor_shapes(build_model):
     assert not TflitePostprocessDecoder.matches(mismatched)
     with pytest.raises(ModelError, match="disagree on the number of detections"):
         TflitePostprocessDecoder.from_model({"type": "tflite_postprocess"}, mismatched, None)
+    with pytest.raises(ModelError, match="unknown key"):
+        TflitePostprocessDecoder.from_model({"box_scales": [10, 10, 5, 5]}, _tf2_outputs(), None)
     with pytest.raises(ModelError, match="has 3"):
         TflitePostprocessDecoder.from_model({}, _tf2_outputs()[:3], None)
 

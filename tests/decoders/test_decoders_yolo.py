@@ -295,6 +295,8 @@ def test_identification_by_shape_without_a_card():
         ({"type": "yolov8"}, (1, 100), None, "one output of shape [1, A, B]"),
         ({"type": "yolov8", "box_units": "inches"}, (1, 84, 8400), None, "box_units"),
         ({"type": "yolov8", "multi_label": "yes"}, (1, 84, 8400), None, "multi_label"),
+        ({"type": "yolov5", "layout": "channels_first"}, (1, 900, 9), None, "unknown key"),
+        ({"type": "yolov8", "box_unit": "pixels"}, (1, 84, 8400), None, "unknown key"),
     ],
 )
 def test_from_model_rejects_what_does_not_fit(spec, shape, num_labels, message):
