@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 _WAIT_SLICE = 0.2
 # How long close() waits for the retained ``offline`` to reach the broker.
 _OFFLINE_TIMEOUT = 1.0
+# How long close() waits for paho's network thread to end.
+_LOOP_STOP_TIMEOUT = 1.0
 
 
 class MqttPublisher(QueuedPublisher):
@@ -147,7 +149,11 @@ class MqttPublisher(QueuedPublisher):
             except (ValueError, RuntimeError) as exc:
                 log.warning("MQTT: could not publish offline status: %s", exc)
         client.disconnect()
-        client.loop_stop()
+        # paho's network thread may be inside a blocking connect() to an unreachable broker
+        # (up to its connect timeout); do not let that hold up the service's stop budget.
+        stopper = threading.Thread(target=client.loop_stop, name="edgedet-mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(_LOOP_STOP_TIMEOUT)
         self._connected.clear()
         self.metrics.set("publisher_connected", 0, publisher=self.name)
 

@@ -265,3 +265,37 @@ def test_missing_paho_is_a_config_error_naming_the_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'edgedet[mqtt]'" in out.stdout
+
+
+def test_close_does_not_wait_for_a_connect_that_never_completes() -> None:
+    # A listener whose backlog is full drops SYNs, like a broker host that has gone dark:
+    # paho's connect() blocks for its 5 s connect timeout. Closing must not wait for it,
+    # or SIGTERM would overrun systemd's stop budget.
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    probe = socket.socket()
+    probe.settimeout(1.0)
+    try:
+        with pytest.raises(TimeoutError):
+            probe.connect(("127.0.0.1", port))  # the precondition: connects hang here
+        pub = make(port)
+        pub.publish(record(0), FRAME, NONE)
+        time.sleep(0.3)  # paho's thread is now inside connect()
+        started = time.monotonic()
+        pub.close(timeout=3)
+        assert time.monotonic() - started < 2.5
+        assert pub.stats()["published"] == 0 and pub.stats()["dropped"] == 1
+    finally:
+        for s in [probe, server, *fillers]:
+            s.close()
