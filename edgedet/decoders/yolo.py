@@ -145,8 +145,6 @@ def _check_labels(family: str, info: TensorInfo, num_classes: int, num_labels: i
 class _YoloDecoder(Decoder):
     """Shared decoding: survivors' boxes → NMS → frame coordinates."""
 
-    family: str = "YOLO"
-
     def __init__(
         self,
         position: int,
@@ -224,7 +222,6 @@ class Yolov8Decoder(_YoloDecoder):
     """
 
     type = "yolov8"
-    family = "YOLOv8"
 
     def __init__(
         self, position: int, info: TensorInfo, num_classes: int, *, layout: str, **options: Any
@@ -313,7 +310,6 @@ class Yolov5Decoder(_YoloDecoder):
     """
 
     type = "yolov5"
-    family = "YOLOv5"
 
     @classmethod
     def matches(cls, outputs: Sequence[TensorInfo]) -> bool:

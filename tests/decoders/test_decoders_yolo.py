@@ -88,7 +88,10 @@ def test_yolov5_objectness_prefilter_is_exact_at_every_product_value(build_model
     values = yolo_head_values(5, NUM_ANCHORS, NUM_CLASSES, seed=11)
     values[::3, 5] = 1.0  # product == objectness: the pre-filter's tightest case
     infos, raw = run(path, head_image(values, INPUT))
-    decoder = Yolov5Decoder.from_model({"type": "yolov5"}, infos, NUM_CLASSES)
+    decoders = {
+        multi_label: Yolov5Decoder.from_model({"multi_label": multi_label}, infos, NUM_CLASSES)
+        for multi_label in (False, True)
+    }
     head = raw[0][0].astype(np.float32)
     if infos[0].quantized:
         head = (head - np.float32(infos[0].zero_point)) * np.float32(infos[0].scale)
@@ -98,8 +101,7 @@ def test_yolov5_objectness_prefilter_is_exact_at_every_product_value(build_model
     for p in products[:: max(1, len(products) // 40)]:
         thresholds |= {float(p), float(np.nextafter(p, np.float32(0))), float(np.nextafter(p, 2))}
     for min_score in sorted(thresholds):
-        for multi_label in (False, True):
-            decoder._multi_label = multi_label
+        for multi_label, decoder in decoders.items():
             params = DecodeParams(min_score, 1.0, 10_000, agnostic=False)
             got = decoder.decode(raw, params, IDENTITY)
             want = ref_yolo(
