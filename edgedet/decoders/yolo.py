@@ -13,6 +13,10 @@ Layouts (one output tensor, batch 1):
   YOLOv5 (the two layouts cannot be told apart by shape), so a transposed YOLOv8 head
   needs a card.
 
+Not supported: heads exported with NMS inside (Ultralytics ``nms=True``, YOLOv10 end to
+end), whose ``[1, max_det, 6]`` rows are ``x1, y1, x2, y2, score, class``. Without a card
+such a tensor has the shape of a one-class YOLOv5 head and is decoded as one, wrongly.
+
 Boxes are centre/size ``(cx, cy, w, h)`` either in model-input pixels or normalized to the
 input. Card key ``box_units: pixels | normalized`` decides; without it (``auto``):
 
