@@ -52,8 +52,7 @@ class Detector:
         self.card = card
         self.backend_name = backend_name
         self.on_edgetpu = on_edgetpu
-        self._interpreter = interpreter
-        interpreter.allocate_tensors()
+        self._interpreter = interpreter  # tensors already allocated by the backend
         inputs = interpreter.get_input_details()
         if len(inputs) != 1 or len(inputs[0]["shape"]) != 4 or inputs[0]["shape"][3] not in (1, 3):
             raise ModelError(

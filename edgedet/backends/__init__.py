@@ -14,8 +14,13 @@ The Edge TPU is a delegate (``libedgetpu.so.1``) loaded through the same package
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -50,12 +55,45 @@ class Backend:
             kwargs["num_threads"] = int(num_threads)
         if delegates:
             kwargs["experimental_delegates"] = delegates
-        return self.module.Interpreter(**kwargs)
+        with _without_native_info_lines():
+            interpreter = self.module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
+        return interpreter
 
     def load_delegate(self, library: str, options: dict[str, str] | None = None) -> Any:
         if self.name == "tensorflow":
             return self.module.experimental.load_delegate(library, options or {})
         return self.module.load_delegate(library, options or {})
+
+
+# What the native runtime prints on stderr for every interpreter it builds; one line of
+# noise per start that would break "one clear line" error output.
+_NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+
+
+@contextlib.contextmanager
+def _without_native_info_lines() -> Iterator[None]:
+    """Capture the C-level stderr while building an interpreter and re-emit everything
+    except the runtime's informational banner."""
+    try:
+        stderr_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield  # no real stderr (embedded, pytest capture): nothing to filter
+        return
+    sys.stderr.flush()
+    saved = os.dup(stderr_fd)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), stderr_fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, stderr_fd)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(ln for ln in lines if not ln.startswith(_NATIVE_NOISE))
+            if kept:
+                os.write(stderr_fd, kept.encode())
 
 
 def _import_backend(name: str) -> ModuleType:

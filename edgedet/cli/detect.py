@@ -38,6 +38,7 @@ def main(args: argparse.Namespace) -> int:
     from edgedet.errors import InputError
     from edgedet.models import default_model_path
 
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # we report bad images
     detector = Detector.open(
         args.model or default_model_path(),
         labels_path=args.labels,
@@ -61,6 +62,8 @@ def main(args: argparse.Namespace) -> int:
                 f"cannot create --annotate directory {out_dir}: {exc.strerror}"
             ) from None
     for path in args.images:
+        if not Path(path).is_file():
+            raise InputError(f"cannot read image {path}: no such file")
         image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if image is None:
             raise InputError(f"cannot read image {path}: missing, unreadable or not an image")

