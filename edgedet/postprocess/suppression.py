@@ -160,6 +160,8 @@ def nms(
     nan_count = int(np.count_nonzero(np.isnan(scores)))
     if nan_count:
         order = order[: len(order) - nan_count]
+        if order.size == 0:
+            return np.zeros(0, np.int64)
     sorted_boxes = _Boxes(boxes[order])
 
     if class_ids is None:

@@ -184,3 +184,10 @@ def test_nms_of_nothing_is_an_empty_int64_array():
 def test_nms_rejects_mismatched_shapes():
     with pytest.raises(ValueError):
         nms(np.zeros((3, 4)), np.zeros(2), 0.5)
+
+
+@pytest.mark.parametrize("class_ids", [None, np.array([0, 1])])
+def test_nms_with_only_nan_scores_keeps_nothing(class_ids):
+    boxes = np.array([[0, 0, 1, 1]] * 2, np.float32)
+    kept = nms(boxes, np.array([np.nan, np.nan], np.float32), 0.5, class_ids)
+    assert kept.dtype == np.int64 and kept.tolist() == []
