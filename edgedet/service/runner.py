@@ -252,6 +252,7 @@ class Runner:
         self._filter: DetectionFilter | None = None
         self._params: dict[str, Any] = {}
         self._first_take = 0.0
+        self._last_seq = -1  # seq of the last processed frame
 
     # -- control from other threads / signal handlers -------------------------------
 
@@ -375,7 +376,11 @@ class Runner:
         if any(k.startswith("source.") for k in now):
             self._switch_source(new)
         if now:
-            log.info("SIGHUP: config reloaded; in effect now: %s", ", ".join(now))
+            log.info(
+                "SIGHUP: config reloaded; in effect now (frames after %d): %s",
+                self._last_seq,
+                ", ".join(now),
+            )
         if later:
             log.warning("SIGHUP: changed keys need a restart to take effect: %s", ", ".join(later))
 
@@ -487,6 +492,7 @@ class Runner:
         metrics = self.metrics
         frame = got.frame
         image = frame.image
+        self._last_seq = got.seq
         detections = self.detector.detect(image, **self._params)
         detections = self._filter.apply(detections)
         timing = self.detector.last_timing_ms
