@@ -47,6 +47,8 @@ from typing import Any
 from edgedet.errors import ConfigError
 
 BUNDLED_MODEL = "ssdlite_mobilenet_v2_person_uint8.tflite"
+# edgedet.backends.BACKENDS plus auto (kept literal so loading a config imports no backend).
+BACKEND_CHOICES = ("auto", "litert", "tflite_runtime", "tensorflow")
 SAMPLE_CLIP_GLOB = "samples/vtest_clip.*"
 
 
@@ -94,7 +96,7 @@ class ModelConfig:
 
     path: str | None = _f(None)  # null → bundled model
     labels: str | None = _f(None)  # label file, one per line; overrides the card's labels
-    backend: str = _f("auto", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
+    backend: str = _f("auto", choices=BACKEND_CHOICES)
     threads: int | None = _f(None, lo=1, hi=64)
     edgetpu: bool | None = _f(None)  # null → use the Edge TPU when the model is compiled for it
     edgetpu_device: str | None = _f(None)  # e.g. usb, usb:0, pci:0
@@ -529,7 +531,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--iou", metavar="F", help="NMS IoU threshold (default: model card)")
     g.add_argument("--max-detections", metavar="N", help="detections kept per frame after NMS")
     g.add_argument("--threads", metavar="N", help="interpreter threads")
-    g.add_argument("--backend", metavar="NAME", help="auto, ai-edge-litert, tflite-runtime")
+    g.add_argument("--backend", metavar="NAME", help="auto, litert, tflite_runtime")
     g.add_argument("--log", metavar="PATH", help="JSON-lines detections log ('off' disables)")
     g.add_argument("--mqtt", metavar="HOST:PORT", help="publish to this MQTT broker")
     g.add_argument("--http", metavar="HOST:PORT", help="HTTP endpoint address, or 'off'")
@@ -730,7 +732,7 @@ source:
 model:
   path: null               # null: the bundled ssdlite_mobilenet_v2_person_uint8.tflite
   labels: null             # label file (one per line); null: the model card's labels
-  backend: auto            # auto | ai-edge-litert | tflite-runtime | tensorflow
+  backend: auto            # auto | litert | tflite_runtime | tensorflow
   threads: null            # interpreter threads; null: the interpreter's default
   edgetpu: null            # null: use the Edge TPU when the model is compiled for it
   edgetpu_device: null     # e.g. usb, usb:0, pci:0

@@ -83,7 +83,7 @@ def test_wrong_type_and_out_of_range_exit_2_with_key_path(tmp_path):
         ("filters:\n  roi: [[0, 0], [1, 0], [1, 1.5]]\n", "filters.roi[2][1]: expected a number"),
         ("filters:\n  min_area: 0.5\n  max_area: 0.1\n", "filters.min_area (0.5) must not exceed"),
         ("filters:\n  labels: person\n", "filters.labels: expected a list"),
-        ("model:\n  backend: tflite\n", "did you mean 'tflite-runtime'"),
+        ("model:\n  backend: tflite\n", "did you mean 'litert'"),
         ("publishers: {}\n", "unknown key 'publishers'; valid keys: device_id, source"),
         ("snapshot:\n  enabled: true\n", "unknown key 'snapshot'; did you mean 'snapshots'?"),
         ("model: [1, 2]\n", "model: expected a mapping of keys"),
@@ -210,3 +210,10 @@ def test_config_error_is_an_edgedet_error_with_exit_code_2():
         parse_config({"service": {"stall_timeout": 0}})
     assert info.value.exit_code == 2
     assert "service.stall_timeout: expected a number in [0.5, 3600], got 0" in str(info.value)
+
+
+def test_backend_choices_are_the_backends_edgedet_knows():
+    from edgedet.backends import BACKENDS
+    from edgedet.service.config import BACKEND_CHOICES
+
+    assert BACKEND_CHOICES == ("auto", *BACKENDS)
