@@ -74,15 +74,17 @@ class Source:
 
 
 def picamera2_available() -> bool:
-    """True when picamera2 imports and libcamera reports at least one camera."""
+    """True when picamera2 imports and libcamera reports a Pi (CSI) camera."""
     try:
         from picamera2 import Picamera2  # apt's python3-picamera2; not on PyPI for us
     except Exception:  # ImportError, or libcamera failing to load on a non-Pi
         return False
     try:
-        return len(Picamera2.global_camera_info()) > 0
+        cameras = Picamera2.global_camera_info()
     except Exception:
         return False
+    # libcamera also lists USB webcams ("/usb" in the id); those are better served by V4L2.
+    return any("/usb" not in str(cam.get("Id", "")) for cam in cameras)
 
 
 def resolve_auto() -> str:

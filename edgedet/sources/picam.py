@@ -33,6 +33,27 @@ from edgedet.sources import Frame, Source
 log = logging.getLogger(__name__)
 
 
+def i420_to_bgr(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """BGR image from picamera2's YUV420 array: shape (height * 3 / 2, stride).
+
+    The Y plane is ``height`` rows of ``stride`` bytes; U then V follow, each
+    ``height / 2`` rows of ``stride / 2`` bytes, packed in the remaining array rows. The
+    stride may exceed ``width`` (row padding), so the planes are cropped before OpenCV's
+    I420 conversion, which expects unpadded planes.
+    """
+    stride = planes.shape[1]
+    if stride == width:
+        return cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)
+    y = planes[:height, :width]
+    chroma = planes[height:].reshape(-1)
+    half_rows, half_stride = height // 2, stride // 2
+    plane = half_rows * half_stride
+    u = chroma[:plane].reshape(half_rows, half_stride)[:, : width // 2]
+    v = chroma[plane : 2 * plane].reshape(half_rows, half_stride)[:, : width // 2]
+    packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)])
+    return cv2.cvtColor(packed.reshape(height * 3 // 2, width), cv2.COLOR_YUV2BGR_I420)
+
+
 class Picamera2Source(Source):
     """Camera ``camera_num`` of libcamera; inference frames from the lores stream."""
 
@@ -108,9 +129,8 @@ class Picamera2Source(Source):
         finally:
             request.release()  # give the buffer back to libcamera at once
         width, height = self._lores
-        # YUV420 arrays are (height * 3 / 2, stride); the stride may pad the width.
-        image = cv2.cvtColor(np.ascontiguousarray(lores[:, :width]), cv2.COLOR_YUV2BGR_I420)
-        frame = Frame(self._index, image[:height], ts, display=main[:, :, :3])
+        image = i420_to_bgr(lores, width, height)
+        frame = Frame(self._index, image, ts, display=main[:, :, :3])
         self._index += 1
         return frame
 

@@ -116,3 +116,28 @@ def test_absent_camera_device_is_a_source_error_at_open():
         src.open()
     with pytest.raises(SourceError, match="no camera at /dev/video63"):
         make_source(SourceConfig(uri="63")).open()
+
+
+def test_picamera2_yuv420_with_row_padding_converts_like_unpadded():
+    from edgedet.sources.picam import i420_to_bgr
+
+    h, w, pad = 48, 64, 64
+    bgr = np.zeros((h, w, 3), np.uint8)
+    bgr[:, :, 0] = np.arange(w, dtype=np.uint8)[None, :] * 3  # gradients: any plane mix-up shows
+    bgr[:, :, 2] = np.arange(h, dtype=np.uint8)[:, None] * 5
+    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)  # (h * 3 / 2, w), unpadded
+    y = i420[:h]
+    u = i420[h:].reshape(-1)[: (h // 2) * (w // 2)].reshape(h // 2, w // 2)
+    v = i420[h:].reshape(-1)[(h // 2) * (w // 2) :].reshape(h // 2, w // 2)
+    stride = w + pad  # as picamera2 lays it out: padded Y rows, then U, then V
+    padded = np.zeros((h * 3 // 2, stride), np.uint8)
+    padded[:h, :w] = y
+    uu = np.zeros((h // 2, stride // 2), np.uint8)
+    vv = np.zeros((h // 2, stride // 2), np.uint8)
+    uu[:, : w // 2], vv[:, : w // 2] = u, v
+    chroma = np.concatenate([uu.reshape(-1), vv.reshape(-1)])
+    padded[h:] = chroma.reshape(h // 2, stride)
+    expected = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    assert np.array_equal(i420_to_bgr(i420, w, h), expected)
+    assert np.array_equal(i420_to_bgr(padded, w, h), expected)
+    assert np.abs(expected.astype(int) - bgr.astype(int)).max() <= 12  # it is the image
