@@ -173,6 +173,6 @@ def convert_keras(
         shape = input_shape or tuple(model.inputs[0].shape)
         spec = tf.TensorSpec([1, *shape[1:]], model.inputs[0].dtype)
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(concrete)])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(concrete)], model)
         _configure(converter, representative, io_type, edgetpu)
         return _run(converter, "the Keras model", edgetpu)

@@ -146,3 +146,11 @@ def save_saved_model(model, path: Path, dynamic: bool = False) -> Path:
     module = Serving(model)
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return path
+
+
+def bright_patch_frame(row: int, col: int, grid: int, size: int = 256) -> np.ndarray:
+    """A dark BGR frame with one white cell of a ``grid`` x ``grid`` layout."""
+    frame = np.full((size, size, 3), 20, np.uint8)
+    cell = size // grid
+    frame[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 255
+    return frame
