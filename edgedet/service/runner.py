@@ -78,6 +78,7 @@ class RunSummary:
 
     frames: int = 0
     dropped: int = 0
+    skipped: int = 0  # unreadable images a folder source skipped (never delivered)
     seconds: float = 0.0
     detections: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -96,7 +97,8 @@ class RunSummary:
         lines = [
             f"edgedet run: {self.reason}",
             f"  frames     {self.frames} processed, {self.dropped} dropped, "
-            f"{self.seconds:.1f} s, {self.fps:.1f} FPS",
+            f"{self.seconds:.1f} s, {self.fps:.1f} FPS"
+            + (f", {self.skipped} unreadable images skipped" if self.skipped else ""),
         ]
         if self.detections:
             per = ", ".join(f"{k} {v}" for k, v in sorted(self.detections.items()))
@@ -545,6 +547,7 @@ class Runner:
 
     def _finish_summary(self, start: float) -> None:
         s = self.summary
+        s.skipped = int(self.metrics.get("source_skipped_total"))
         s.detections = dict(s.detections)
         for stage in STAGES:
             p50 = self.metrics.quantile("stage_latency_seconds", 0.5, stage=stage)

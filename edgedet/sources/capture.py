@@ -148,6 +148,7 @@ class CaptureThread:
         self.errors = 0
         self.last_error: str | None = None
         self.ended = False
+        self._skipped_seen = 0
 
     # -- control ---------------------------------------------------------------------
 
@@ -217,6 +218,16 @@ class CaptureThread:
                 delay = self.backoff_initial
             delay = self._failed(f"no frame for {self.read_timeout:g} s (stalled)", delay)
 
+    def _count_skipped(self) -> None:
+        # Unreadable images a folder source skipped: not delivered, so not "dropped".
+        skipped = self.source.stats().get("skipped", 0)
+        if skipped > self._skipped_seen:
+            if self.metrics is not None:
+                self.metrics.inc("source_skipped_total", skipped - self._skipped_seen)
+            if self._skipped_seen == 0:
+                log.warning("source %s: skipping unreadable images", self.source.name)
+            self._skipped_seen = skipped
+
     def _close(self) -> None:
         self._opened = False
         try:
@@ -267,6 +278,7 @@ class CaptureThread:
             if self._pump_frames == 0 and self.reconnects:
                 log.info("source %s: frames flowing again", self.source.name)
             self._pump_frames += 1
+            self._count_skipped()
         return None
 
     _pump_frames = 0

@@ -125,7 +125,10 @@ def test_realtime_clip_to_its_end_accounts_for_every_frame_and_exits_0(
     assert "source ended" in proc.stdout
 
 
-def test_sigterm_stops_within_5_s_with_the_log_complete(tmp_path, spawn, run_model, clip_factory):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_within_5_s_with_the_log_complete(
+    tmp_path, spawn, run_model, clip_factory, signum
+):
     log = tmp_path / "det.jsonl"
     proc = spawn(
         "--model",
@@ -140,13 +143,13 @@ def test_sigterm_stops_within_5_s_with_the_log_complete(tmp_path, spawn, run_mod
     )
     wait_for(lambda: count_lines(log) >= 5, timeout=60)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     assert proc.wait(timeout=10) == 0
     assert time.monotonic() - sent < 5.0
     records = read_records(log)  # every line complete and valid
     check_accounting(records)
     out = proc.stdout_path.read_text()
-    assert "stopped by SIGTERM" in out
+    assert f"stopped by {signal.Signals(signum).name}" in out
     assert f"{len(records)} processed" in out  # every processed frame reached the log
     assert "stopped cleanly" in proc.stderr_path.read_text()
 
@@ -293,3 +296,43 @@ def test_sighup_switches_the_source_and_numbering_continues(
     assert re.search(
         r"in effect now \(frames after \d+\): source.uri", proc.stderr_path.read_text()
     )
+
+
+def test_image_folder_run_skips_unreadable_images_and_reports_them(
+    tmp_path, run_model, clip_factory
+):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(clip_factory(30)))
+    for i in range(4):
+        ok, image = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"frame_{i}.jpg"), image)
+    cap.release()
+    (folder / "frame_2b.jpg").write_bytes(b"truncated upload")
+    log = tmp_path / "det.jsonl"
+    proc = subprocess.run(
+        edgedet_cmd(
+            "run",
+            "--model",
+            str(run_model),
+            "--source",
+            str(folder),
+            "--log",
+            str(log),
+            "--http",
+            "off",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=run_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = read_records(log)
+    assert [r["frame"] for r in records] == [0, 1, 2, 3]  # skipped images are not frames
+    assert {r["source"] for r in records} == {"images"}
+    assert "4 processed, 0 dropped" in proc.stdout
+    assert "1 unreadable images skipped" in proc.stdout
+    assert "skipping unreadable images" in proc.stderr
