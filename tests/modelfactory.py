@@ -282,9 +282,75 @@ def build_tflite_postprocess(
     return _convert(concrete_fn, module, quant, input_size, quantize_outputs)
 
 
+def build_tflite_postprocess_tf1(
+    *,
+    num_anchors: int,
+    num_classes: int,
+    quant: str = "float",
+    input_size: tuple[int, int] = (32, 32),
+    max_detections: int = 20,
+    nms_score_threshold: float = 0.05,
+    nms_iou_threshold: float = 0.6,
+    anchor_seed: int = 0,
+) -> bytes:
+    """The same SSD head as :func:`build_tflite_postprocess`, exported the TF1 way.
+
+    As ``export_tflite_ssd_graph.py`` did for Coral's models: a frozen graph with a node
+    of op type ``TFLite_Detection_PostProcess`` (unknown to TensorFlow, kept as a custom op
+    by the converter). Its outputs carry the op's tensor names, in the op's order:
+    ``TFLite_Detection_PostProcess`` (boxes), ``…:1`` (classes), ``…:2`` (scores),
+    ``…:3`` (count). Float only.
+    """
+    import tempfile
+
+    import tensorflow as tf
+
+    if quant != "float":
+        raise ValueError("the TF1 frozen-graph export is built as float only")
+    height, width = input_size
+    features = 4 + num_classes + 1
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(
+            tf.float32, [1, height, width, 3], name="normalized_input_image_tensor"
+        )
+        values = _pixels(tf, image, num_anchors * features, num_anchors)
+        tf.identity((values[:, :, :4] - 0.5) * 4.0, name="raw_outputs/box_encodings")
+        tf.identity(values[:, :, 4:] * 1.0, name="raw_outputs/class_predictions")
+        tf.constant(ssd_anchors(num_anchors, anchor_seed), name="anchors")
+    graph_def = graph.as_graph_def()
+    node = graph_def.node.add()
+    node.name = node.op = "TFLite_Detection_PostProcess"
+    node.input.extend(["raw_outputs/box_encodings", "raw_outputs/class_predictions", "anchors"])
+    node.attr["max_detections"].i = max_detections
+    node.attr["max_classes_per_detection"].i = 1
+    node.attr["use_regular_nms"].b = False
+    node.attr["nms_score_threshold"].f = nms_score_threshold
+    node.attr["nms_iou_threshold"].f = nms_iou_threshold
+    node.attr["num_classes"].i = num_classes
+    for key, value in zip(
+        ("y_scale", "x_scale", "h_scale", "w_scale"), SSD_BOX_SCALES, strict=True
+    ):
+        node.attr[key].f = value
+    node.attr["_output_types"].list.type.extend([tf.float32.as_datatype_enum] * 4)
+    outputs = [node.name] + [f"{node.name}:{i}" for i in (1, 2, 3)]
+    with tempfile.TemporaryDirectory() as tmp:
+        graph_path = Path(tmp) / "tflite_graph.pb"
+        graph_path.write_bytes(graph_def.SerializeToString())
+        converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+            str(graph_path),
+            ["normalized_input_image_tensor"],
+            outputs,
+            input_shapes={"normalized_input_image_tensor": [1, height, width, 3]},
+        )
+        converter.allow_custom_ops = True
+        return converter.convert()
+
+
 BUILDERS: dict[str, Callable[..., bytes]] = {
     "yolo": build_yolo,
     "tflite_postprocess": build_tflite_postprocess,
+    "tflite_postprocess_tf1": build_tflite_postprocess_tf1,
 }
 
 

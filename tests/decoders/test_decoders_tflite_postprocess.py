@@ -247,3 +247,51 @@ def test_quantized_outputs_round_classes_and_count_to_the_nearest_integer():
     got = decoder.decode(arrays, DecodeParams(0.5, 0.5), IDENTITY)
     assert got.class_ids.tolist() == [1, 0, 2]
     np.testing.assert_allclose(got.scores, [230 / 255, 204 / 255, 153 / 255], rtol=1e-6)
+
+
+def test_tf1_export_is_bound_by_op_output_names_before_any_frame(build_model):
+    # Coral's SSD models come from the TF1 export: the op's outputs keep its tensor names.
+    path = build_model(
+        "tflite_postprocess_tf1", num_anchors=NUM_ANCHORS, num_classes=NUM_CLASSES,
+        input_size=INPUT, max_detections=MAX_DETECTIONS,
+    )  # fmt: skip
+    op = "TFLite_Detection_PostProcess"
+    image = head_image(ssd_head_values(NUM_ANCHORS, NUM_CLASSES, 6), INPUT)
+    infos, raw = run(path, image)
+    decoder = build_decoder(None, infos, NUM_CLASSES)
+    expected = {"boxes": op, "classes": f"{op}:1", "scores": f"{op}:2", "count": f"{op}:3"}
+    assert {role: infos[i].name for role, i in decoder.roles.items()} == expected
+    by_name = {info.name: (info, array) for info, array in zip(infos, raw, strict=True)}
+    signature_order = {"output_0": f"{op}:3", "output_1": f"{op}:2", "output_2": f"{op}:1",
+                       "output_3": op}  # fmt: skip
+    details = {key: {"quantization": (0.0, 0)} for key in signature_order}
+    outputs = {key: by_name[name][1] for key, name in signature_order.items()}
+    checked = 0
+    for min_score, agnostic in itertools.product((0.0, 0.2, 0.5), (False, True)):
+        params = DecodeParams(min_score, 0.3, 100, agnostic)
+        got = decoder.decode(raw, params, LETTERBOX)
+        want = ref_postprocess(
+            details, outputs, min_score=min_score, iou_threshold=0.3, agnostic=agnostic,
+            max_detections=100, geometry=LETTERBOX,
+        )  # fmt: skip
+        _assert_same(got, want)
+        checked += len(got)
+    assert checked > 10
+
+
+def test_tf1_export_reports_the_anchor_and_the_first_real_class(build_model):
+    path = build_model(
+        "tflite_postprocess_tf1", num_anchors=NUM_ANCHORS, num_classes=NUM_CLASSES,
+        input_size=INPUT, max_detections=MAX_DETECTIONS,
+    )  # fmt: skip
+    values = np.zeros((NUM_ANCHORS, 4 + 1 + NUM_CLASSES), np.float32)
+    values[:, :4] = 0.5
+    values[33, 4 + 1] = 0.7  # column 1 = class 0
+    infos, raw = run(path, head_image(values, INPUT))
+    got = build_decoder(None, infos, None).decode(raw, DecodeParams(0.5, 0.5), IDENTITY)
+    yc, xc, h, w = ssd_anchors(NUM_ANCHORS)[33]
+    assert got.class_ids.tolist() == [0]
+    np.testing.assert_allclose(got.scores, [0.7], atol=1e-6)
+    np.testing.assert_allclose(
+        got.boxes[0], np.clip([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], 0, 1), atol=1e-6
+    )
