@@ -13,6 +13,15 @@ from edgedet.errors import SourceError
 from edgedet.sources import EndOfSource, Frame, Source
 
 
+def _quiet_opencv() -> None:
+    """Silence OpenCV's and FFmpeg's own console warnings (a line per failed open or read
+    timeout); the SourceError or reconnect line says it once. Setting OPENCV_LOG_LEVEL or
+    OPENCV_FFMPEG_LOGLEVEL in the environment keeps them (for debugging a camera)."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def _bgr(image: np.ndarray) -> np.ndarray:
     # VideoCapture converts to BGR by default; a few V4L2 drivers still hand out grey.
     if image.ndim == 2:
@@ -55,6 +64,7 @@ class CameraSource(Source):
 
     def open(self) -> None:
         self.close()
+        _quiet_opencv()
         uri = self.uri
         if uri.isdigit():
             device = f"/dev/video{uri}"
@@ -73,10 +83,11 @@ class CameraSource(Source):
             cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, self._params())
         if not cap.isOpened():
             cap.release()
-            raise SourceError(
-                f"source {uri}: cannot be opened (device busy, no permission, or stream "
-                "unreachable); check the device/URL and that the user is in group video"
-            )
+            if uri.isdigit() or uri.startswith("/dev/"):
+                why = "the camera is busy or not readable; check that the user is in group video"
+            else:
+                why = "the stream is unreachable or not a video; check the URL"
+            raise SourceError(f"source {uri}: cannot be opened: {why}")
         if self.width and self.height:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
@@ -127,6 +138,7 @@ class VideoFileSource(Source):
         self.close()
         if not self.path.is_file():
             raise SourceError(f"source {self.path}: no such video file; check --source")
+        _quiet_opencv()
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()
