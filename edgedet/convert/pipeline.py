@@ -147,13 +147,16 @@ def convert(opts: ConvertOptions) -> ConvertResult:
     float_summary = verify.summarize(float_model)
     warnings: list[str] = []
     if not summary.full_integer:
-        message = (
-            f"the converted model is not full-integer: {len(summary.float_ops)} op(s) touch "
-            f"float tensors: {'; '.join(summary.float_ops[:5])}"
-        )
+        ops = ", ".join(summary.float_op_names)
         if opts.edgetpu:
-            raise ModelError(message + "; the Edge TPU runs integer ops only")
-        warnings.append(message)
+            raise ModelError(
+                f"--edgetpu needs integer ops only, but {ops} has no integer kernel and stays "
+                "float; replace that op in the model, or drop --edgetpu to accept float fallback"
+            )
+        warnings.append(
+            f"the converted model is not full-integer: {ops} run(s) in float "
+            f"({len(summary.float_ops)} op(s) touch float tensors; see quantization.float_ops)"
+        )
 
     card = _card(opts, built, labels, frames, summary, float_summary)
     fidelity = None

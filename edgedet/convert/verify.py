@@ -46,6 +46,13 @@ class ModelSummary:
         return not self.float_ops and not self.float_tensors
 
     @property
+    def float_op_names(self) -> list[str]:
+        """Distinct ops computing in float; the (de)quantize casts around them are left out."""
+        names = sorted({op.split(" ")[0] for op in self.float_ops})
+        compute = [n for n in names if n not in ("QUANTIZE", "DEQUANTIZE")]
+        return compute or names
+
+    @property
     def num_ops(self) -> int:
         return sum(self.op_counts.values())
 
