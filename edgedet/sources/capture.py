@@ -149,6 +149,7 @@ class CaptureThread:
         self.last_error: str | None = None
         self.ended = False
         self._skipped_seen = 0
+        self._pump_frames = 0  # frames delivered since the source was last (re)opened
 
     # -- control ---------------------------------------------------------------------
 
@@ -193,30 +194,25 @@ class CaptureThread:
                 try:
                     self.source.open()
                     self._opened = True
-                except Exception as exc:
+                except Exception as exc:  # I/O edge: any open failure → retry with backoff
                     delay = self._failed(str(exc) or type(exc).__name__, delay)
                     continue
             try:
-                got_frame = self._pump()
+                stalled = self._pump()
             except EndOfSource:
                 self.ended = True
                 self.slot.end()
                 return
             except Exception as exc:  # I/O edge: any driver/decoder failure → reconnect
                 reason = str(exc) or type(exc).__name__
-                got_frame = False
-                if self._pump_frames:
-                    delay = self.backoff_initial  # it worked for a while: start over
-                self._close()
-                delay = self._failed(reason, delay)
-                continue
-            if got_frame is None:  # stopped
-                return
-            # stall: no frame within read_timeout
+            else:
+                if not stalled:
+                    return  # stopped
+                reason = f"no frame for {self.read_timeout:g} s (stalled)"
             self._close()
             if self._pump_frames:
-                delay = self.backoff_initial
-            delay = self._failed(f"no frame for {self.read_timeout:g} s (stalled)", delay)
+                delay = self.backoff_initial  # it worked for a while: start over
+            delay = self._failed(reason, delay)
 
     def _count_skipped(self) -> None:
         # Unreadable images a folder source skipped: not delivered, so not "dropped".
@@ -249,8 +245,8 @@ class CaptureThread:
         self._inc("source_reconnects_total")
         return min(delay * 2, self.backoff_max)
 
-    def _pump(self) -> bool | None:
-        """Read frames until a stall (returns False) or stop (None); errors propagate."""
+    def _pump(self) -> bool:
+        """Read frames until a stall (returns True) or a stop (False); errors propagate."""
         self._pump_frames = 0
         wait_for_consumer = self.source.finite and not self.realtime
         period = 0.0
@@ -261,7 +257,7 @@ class CaptureThread:
             t0 = time.perf_counter()
             frame = self.source.read(self.read_timeout)
             if frame is None:
-                return False
+                return True
             if self.metrics is not None:
                 self.metrics.observe(
                     "stage_latency_seconds", time.perf_counter() - t0, stage="capture"
@@ -270,15 +266,13 @@ class CaptureThread:
                 next_due += period
                 pause = next_due - time.monotonic()
                 if pause > 0 and self._stop.wait(pause):
-                    return None
+                    return False
                 if pause < -1.0:
                     next_due = time.monotonic()  # fell far behind (slow decode): resync
             if self.slot.put(frame, wait=wait_for_consumer) is None:
-                return None
+                return False
             if self._pump_frames == 0 and self.reconnects:
                 log.info("source %s: frames flowing again", self.source.name)
             self._pump_frames += 1
             self._count_skipped()
-        return None
-
-    _pump_frames = 0
+        return False
