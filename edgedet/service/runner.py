@@ -430,8 +430,8 @@ class Runner:
         counts: Counter[str] = Counter()
         self.summary.detections = counts  # type: ignore[assignment]
         metrics = self.metrics
-        fps_window: list[float] = []
         last_status = time.monotonic()
+        frames_at_status = 0
         last_ping = 0.0
         was_healthy = False
         frames = 0
@@ -452,7 +452,6 @@ class Runner:
                 self._process(got, counts)
                 frames += 1
                 self._last_frame = now = time.monotonic()
-                fps_window.append(now)
                 if frames == 1:
                     self.summary.first_frame_s = now - start
                     self.notifier.ready()
@@ -475,12 +474,11 @@ class Runner:
                 self.notifier.watchdog()
                 last_ping = now
             if now - last_status >= self.cfg.service.status_interval:
-                cutoff = now - self.cfg.service.status_interval
-                fps_window = [t for t in fps_window if t >= cutoff]
-                fps = len(fps_window) / self.cfg.service.status_interval
+                fps = (frames - frames_at_status) / (now - last_status)
                 metrics.set("fps", fps)
                 state = "running" if healthy else "waiting for frames"
                 self.notifier.status(f"{state}: {fps:.1f} FPS, {frames} frames")
+                frames_at_status = frames
                 last_status = now
             if max_frames and frames >= max_frames:
                 self.stop(f"stopped after {frames} frames (max_frames)")
