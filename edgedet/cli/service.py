@@ -20,6 +20,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 SERVICE_USER = "edgedet"
@@ -123,7 +124,15 @@ def install(root: Path, *, dry_run: bool = False, unit: str | None = None) -> in
 def _unit_text(unit: str | None) -> str:
     from edgedet.errors import ConfigError
 
-    path = Path(unit) if unit else Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME
+    if unit:
+        path = Path(unit)
+    else:
+        # A source checkout keeps it in systemd/; a wheel installs it to share/edgedet/.
+        candidates = [
+            Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME,
+            Path(sys.prefix) / "share" / "edgedet" / "systemd" / UNIT_NAME,
+        ]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
