@@ -124,3 +124,25 @@ def test_runtime_import_does_not_pull_tensorflow(bundled_model):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() in ("litert", "tflite_runtime")
+
+
+def test_model_whose_outputs_match_no_decoder_is_one_line_exit_2(tmp_path, sample_frames):
+    tf = pytest.importorskip("tensorflow")
+    import cv2
+
+    inp = tf.keras.Input((32, 32, 3))
+    out = tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(inp))
+    classifier = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out)).convert()
+    model = tmp_path / "classifier.tflite"
+    model.write_bytes(classifier)
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), sample_frames[0])
+    result = subprocess.run(
+        [sys.executable, "-m", "edgedet", "detect", str(image), "--model", str(model)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "match no known detector head" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
