@@ -161,6 +161,17 @@ def make_source(cfg: SourceConfig) -> Source:
     return ImageFolderSource(uri, loop=cfg.loop, fps=cfg.fps)
 
 
+def open_source(spec: str | SourceConfig) -> Source:
+    """``make_source`` then ``open``: a ready source for a source string or config."""
+    if isinstance(spec, str):
+        from edgedet.service.config import SourceConfig
+
+        spec = SourceConfig(uri=spec)
+    source = make_source(spec)
+    source.open()
+    return source
+
+
 __all__ = [
     "EndOfSource",
     "Frame",
@@ -168,6 +179,7 @@ __all__ = [
     "SourceError",
     "classify",
     "make_source",
+    "open_source",
     "picamera2_available",
     "resolve_auto",
 ]
