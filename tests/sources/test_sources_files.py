@@ -141,3 +141,13 @@ def test_picamera2_yuv420_with_row_padding_converts_like_unpadded():
     assert np.array_equal(i420_to_bgr(i420, w, h), expected)
     assert np.array_equal(i420_to_bgr(padded, w, h), expected)
     assert np.abs(expected.astype(int) - bgr.astype(int)).max() <= 12  # it is the image
+
+
+def test_open_source_takes_a_plain_source_string(video):
+    from edgedet.sources import open_source
+
+    src = open_source(str(video(3)))
+    try:
+        assert [index_of(src.read(1.0).image) for _ in range(3)] == [0, 1, 2]
+    finally:
+        src.close()
