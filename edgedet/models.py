@@ -27,11 +27,18 @@ def models_dir() -> Path:
     return candidates[0]
 
 
-def default_model_path() -> Path:
+def bundled_model_path() -> Path | None:
+    """The bundled model file, or None when this installation has none."""
     path = models_dir() / DEFAULT_MODEL
-    if not path.is_file():
+    return path if path.is_file() else None
+
+
+def default_model_path() -> Path:
+    """The bundled model file; `ModelError` with the fix when it is missing."""
+    path = bundled_model_path()
+    if path is None:
         raise ModelError(
-            f"the bundled model {DEFAULT_MODEL} is not in {path.parent}; pass --model PATH "
+            f"the bundled model {DEFAULT_MODEL} is not in {models_dir()}; pass --model PATH "
             "or set EDGEDET_MODELS to the folder that holds it"
         )
     return path
@@ -40,5 +47,7 @@ def default_model_path() -> Path:
 def sample_clip_path() -> Path | None:
     """The bundled sample clip (cut from OpenCV's vtest.avi), or None."""
     samples = models_dir() / "samples"
-    found = sorted(samples.glob("vtest_clip.*")) if samples.is_dir() else []
+    found = (
+        sorted(p for p in samples.glob("vtest_clip.*") if p.is_file()) if samples.is_dir() else []
+    )
     return found[0] if found else None

@@ -37,7 +37,6 @@ import difflib
 import math
 import os
 import socket
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -45,11 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from edgedet.errors import ConfigError
+from edgedet.models import bundled_model_path
 
-BUNDLED_MODEL = "ssdlite_mobilenet_v2_person_uint8.tflite"
 # edgedet.backends.BACKENDS plus auto (kept literal so loading a config imports no backend).
 BACKEND_CHOICES = ("auto", "litert", "tflite_runtime", "tensorflow")
-SAMPLE_CLIP_GLOB = "samples/vtest_clip.*"
 
 
 def _f(
@@ -204,36 +202,6 @@ def _plain(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- defaults
-
-
-def _share_dirs() -> list[Path]:
-    # The source checkout (editable install, `make run`) first, then an installed share/.
-    return [
-        Path(__file__).resolve().parents[2] / "models",
-        Path(sys.prefix) / "share" / "edgedet" / "models",
-    ]
-
-
-def models_dirs() -> list[Path]:
-    """Directories searched for the bundled model and sample clip, in order."""
-    return [d for d in _share_dirs() if d.is_dir()]
-
-
-def bundled_model_path() -> Path | None:
-    """The bundled model file, or None when this installation has none."""
-    for d in models_dirs():
-        if (d / BUNDLED_MODEL).is_file():
-            return d / BUNDLED_MODEL
-    return None
-
-
-def sample_clip_path() -> Path | None:
-    """The bundled sample clip (``models/samples/vtest_clip.*``), or None."""
-    for d in models_dirs():
-        hits = sorted(p for p in d.glob(SAMPLE_CLIP_GLOB) if p.is_file())
-        if hits:
-            return hits[0]
-    return None
 
 
 def _systemd_dir(variable: str) -> Path | None:

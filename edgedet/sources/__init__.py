@@ -96,7 +96,7 @@ def resolve_auto() -> str:
         return "picamera2"
     if os.path.exists("/dev/video0"):
         return "/dev/video0"
-    from edgedet.service.config import sample_clip_path
+    from edgedet.models import sample_clip_path
 
     clip = sample_clip_path()
     if clip is not None:
