@@ -51,6 +51,7 @@ HELP = {
     "detections_total": "Detections after the label filters, by label.",
     "source_reconnects_total": "Source reopen attempts after a failure or stall.",
     "source_errors_total": "Source open or read failures.",
+    "source_skipped_total": "Unreadable images an image-folder source skipped.",
     "publish_errors_total": "Failed publisher writes or sends, by publisher.",
     "publish_dropped_total": "Records a publisher dropped (queue full or unwritable).",
     "publish_reconnects_total": "Reconnections of a publisher to its server, by publisher.",
