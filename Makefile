@@ -34,8 +34,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check edgedet tests tools
 	$(VENV)/bin/ruff format --check edgedet tests tools
 
+# Benchmarks (scripts, not tests): post-processing vs baselines, then the run loop.
 bench: $(STAMP)
 	$(PY) tools/bench_postprocess.py
+	$(VENV)/bin/edgedet bench --frames 600
 
 clean:
 	rm -rf $(VENV) build *.egg-info
