@@ -261,7 +261,7 @@ def synthetic_ssd(rng: np.random.Generator, num_objects: int = 6) -> Head:
     firing = best_iou > 0.05
     rows = np.flatnonzero(firing)
     cls = obj_cls[best[rows]] + 1
-    logits[rows, cls] = -2.5 + 10 * best_iou[rows] + rng.normal(0, 0.7, len(rows))
+    logits[rows, cls] = -5.0 + 11 * best_iou[rows] + rng.normal(0, 0.7, len(rows))
     confusable = cls % num_classes + 1  # a weaker, plausible second class
     logits[rows, confusable] = np.maximum(logits[rows, confusable], logits[rows, cls] - 3.5)
 
@@ -321,7 +321,8 @@ def synthetic_yolov8(rng: np.random.Generator, quantized: bool, num_objects: int
         scores[idx, (cls + 1) % num_classes] = quality[idx] * 0.3  # confusable class
         jitter = rng.normal(0, 0.02, (len(idx), 4)) * np.concatenate([size[::-1], size[::-1]])
         pred[idx] = np.concatenate([((box[:2] + box[2:]) / 2)[::-1], size[::-1]]) + jitter
-    tensor = np.concatenate([pred.T, scores.T]).astype(np.float32)[None]  # [1, 84, 8400]
+    # C-contiguous [1, 84, 8400], as the interpreter returns it.
+    tensor = np.ascontiguousarray(np.concatenate([pred.T, scores.T]), np.float32)[None]
     q = None
     if quantized:
         q = (1.0 / 255, -128)

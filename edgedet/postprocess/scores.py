@@ -123,14 +123,22 @@ def threshold_code(
     the table, so even a one-ULP wobble of ``exp`` could not admit a failing code.
     """
     dtype = _check_code_dtype(dtype)
-    table = _code_table(float(scale), int(zero_point), dtype.str, activation)
+    return _threshold_code(float(min_score), float(scale), int(zero_point), dtype.str, activation)
+
+
+@functools.lru_cache(maxsize=256)
+def _threshold_code(
+    min_score: float, scale: float, zero_point: int, dtype_str: str, activation: str
+) -> int | None:
+    table = _code_table(scale, zero_point, dtype_str, activation)
+    int8 = np.dtype(dtype_str) == np.int8
     # Walk codes in ascending code order (for int8: bytes 128..255 then 0..127).
-    in_code_order = np.roll(table, -128) if dtype == np.int8 else table
+    in_code_order = np.roll(table, -128) if int8 else table
     passing = np.flatnonzero(in_code_order >= min_score)
     if passing.size == 0:
         return None
     first = int(passing[0])
-    return first - 128 if dtype == np.int8 else first
+    return first - 128 if int8 else first
 
 
 def logit_prefilter_threshold(min_score: float) -> float:
@@ -168,6 +176,56 @@ def _check_scores_2d(scores: np.ndarray, first_class: int) -> np.ndarray:
     return scores
 
 
+def _prefilter(
+    scores: np.ndarray,
+    min_score: float,
+    scale: float | None,
+    zero_point: int,
+    activation: str,
+    first_class: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Entries that may pass, as (anchor, column) in row-major order, and the code table.
+
+    A superset of the passing entries: the caller applies the exact test. None when no
+    entry can pass.
+    """
+    if scale is not None:
+        dtype = _check_code_dtype(scores.dtype)
+        table = _code_table(float(scale), int(zero_point), dtype.str, activation)
+        code = threshold_code(min_score, scale, zero_point, dtype, activation)
+        if code is None:
+            return None
+        mask = scores >= dtype.type(code)
+    else:
+        _activate(np.zeros(0, np.float32), activation)  # validates the name
+        table = None
+        if activation == "sigmoid":
+            mask = scores >= np.float32(logit_prefilter_threshold(min_score))
+        else:
+            mask = scores >= min_score
+    if first_class:
+        mask[:, :first_class] = False
+    anchor, column = _nonzero_row_major(mask)
+    if anchor.size == 0:
+        return None
+    return anchor, column, table
+
+
+def _nonzero_row_major(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero(mask)`` for a 2-D mask, scanning memory in its own layout.
+
+    A YOLOv8 head read as (anchors, classes) is a transposed view; scanning it row-major
+    would gather with a stride.
+    """
+    if mask.flags.c_contiguous or not mask.T.flags.c_contiguous:
+        return np.divmod(np.flatnonzero(mask), mask.shape[1])
+    # Anchor-contiguous: OR-reducing over classes streams whole rows of mask.T, then only
+    # the few anchors with a hit are gathered.
+    rows = np.flatnonzero(mask.any(axis=1))
+    hit_row, column = np.nonzero(mask[rows])
+    return rows[hit_row], column
+
+
 def filter_class_scores(
     scores: np.ndarray,
     min_score: float,
@@ -191,28 +249,12 @@ def filter_class_scores(
     :func:`logit_prefilter_threshold`, and survivors then get the exact test.
     """
     scores = _check_scores_2d(scores, first_class)
-    num_classes = scores.shape[1]
-    if scale is not None:
-        dtype = _check_code_dtype(scores.dtype)
-        table = _code_table(float(scale), int(zero_point), dtype.str, activation)
-        code = threshold_code(min_score, scale, zero_point, dtype, activation)
-        if code is None:
-            return _empty_result()
-        mask = scores >= dtype.type(code)
-    else:
-        _activate(np.zeros(0, np.float32), activation)  # validates the name
-        if activation == "sigmoid":
-            mask = scores >= np.float32(logit_prefilter_threshold(min_score))
-        else:
-            mask = scores >= min_score
-    if first_class:
-        mask[:, :first_class] = False
-    flat = np.flatnonzero(mask)
-    if flat.size == 0:
+    found = _prefilter(scores, min_score, scale, zero_point, activation, first_class)
+    if found is None:
         return _empty_result()
-    anchor, column = np.divmod(flat, num_classes)
+    anchor, column, table = found
     raw = scores[anchor, column]
-    if scale is not None:
+    if table is not None:
         values = table[raw.view(np.uint8)]
     else:
         values = _activate(raw, activation).astype(np.float32, copy=False)
@@ -239,36 +281,104 @@ def filter_max_class_scores(
 
     Same inputs as :func:`filter_class_scores`. For each row, the class is the first
     column (from ``first_class``) holding the row's maximum activated score, exactly as
-    ``argmax`` over the fully activated row would pick it; rows whose maximum is below
-    ``min_score`` (or NaN-only) are dropped. Returns ``(anchor_idx int64 ascending,
-    class_idx int64, score float32)``. Only rows that can pass are activated.
+    ``argmax`` over the fully activated row would pick it, NaN entries ignored; rows whose
+    maximum is below ``min_score`` (or that hold only NaN) are dropped. Returns
+    ``(anchor_idx int64 ascending, class_idx int64, score float32)``. Only rows that can
+    pass are activated.
     """
     scores = _check_scores_2d(scores, first_class)
-    if first_class == scores.shape[1]:
+    body = scores[:, first_class:]
+    if body.shape[1] == 0:
         return _empty_result()
-    body = scores[:, first_class:] if first_class else scores
+    # A YOLOv8 head read as (anchors, classes) is anchor-contiguous: reducing over classes
+    # then streams whole rows of the tensor, cheaper than a mask and a scan.
+    anchor_contiguous = body.strides[0] < body.strides[1]
+    rowmax = None
     if scale is not None:
         dtype = _check_code_dtype(scores.dtype)
-        table = _code_table(float(scale), int(zero_point), dtype.str, activation)
         code = threshold_code(min_score, scale, zero_point, dtype, activation)
         if code is None:
             return _empty_result()
-        rows = np.flatnonzero(body.max(axis=1) >= dtype.type(code))
-        values = table[np.ascontiguousarray(body[rows]).view(np.uint8)]
+        if anchor_contiguous:
+            rowmax = body.max(axis=1)
+            rows = np.flatnonzero(rowmax >= dtype.type(code))
+        else:
+            rows = _candidate_rows(scores, min_score, scale, zero_point, activation, first_class)
+        codes = np.ascontiguousarray(body[rows])
+        cls, best = _best_code_class(codes, scale, zero_point, dtype, activation)
     else:
         _activate(np.zeros(0, np.float32), activation)  # validates the name
-        bound = np.float32(logit_prefilter_threshold(min_score))
-        bound = bound if activation == "sigmoid" else min_score
-        # fmax ignores NaN, so a row with one NaN and one passing score is still found.
-        rows = np.flatnonzero(np.fmax.reduce(body, axis=1) >= bound)
+        if anchor_contiguous:
+            bound = logit_prefilter_threshold(min_score) if activation == "sigmoid" else min_score
+            # fmax skips NaN, so a row with one NaN and one passing score is still found.
+            rows = np.flatnonzero(np.fmax.reduce(body, axis=1) >= bound)
+        else:
+            rows = _candidate_rows(scores, min_score, None, 0, activation, first_class)
         values = _activate(body[rows], activation).astype(np.float32, copy=False)
-    if rows.size == 0:
-        return _empty_result()
-    # argmax on activated values: distinct codes can share a score (sigmoid saturates),
-    # and the first such column is the class "activate everything, then argmax" reports.
-    # NaN must not win argmax, so it is replaced by -inf (which never passes).
-    values = np.where(np.isnan(values), np.float32(-np.inf), values)
-    cls = values.argmax(axis=1)
-    best = values[np.arange(len(rows)), cls]
+        # NaN must not win argmax; -inf never passes.
+        values = np.where(np.isnan(values), np.float32(-np.inf), values)
+        cls = values.argmax(axis=1)
+        best = values[np.arange(len(rows)), cls]
     exact = best >= min_score
     return rows[exact].astype(np.int64), cls[exact].astype(np.int64), best[exact]
+
+
+def _candidate_rows(
+    scores: np.ndarray,
+    min_score: float,
+    scale: float | None,
+    zero_point: int,
+    activation: str,
+    first_class: int,
+) -> np.ndarray:
+    """Ascending anchors with at least one entry that may pass (row-contiguous heads)."""
+    found = _prefilter(scores, min_score, scale, zero_point, activation, first_class)
+    if found is None:
+        return np.zeros(0, np.intp)
+    anchor = found[0]
+    return anchor[np.r_[True, anchor[1:] != anchor[:-1]]]  # unique; anchor is sorted
+
+
+def _best_code_class(
+    codes: np.ndarray, scale: float, zero_point: int, dtype: np.dtype, activation: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of quantized codes: (first column with the maximum score, that score).
+
+    Scores are non-decreasing in the code, so the row's maximum score is the score of its
+    maximum code, and the first column holding that score is the first whose code reaches
+    the lowest code sharing it (several codes can share a score where sigmoid saturates).
+    This needs no per-entry table lookup. If the table were ever not monotone, every entry
+    is looked up instead.
+    """
+    key = (float(scale), int(zero_point), dtype.str, activation)
+    table = _code_table(*key)
+    if len(codes) == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.float32)
+    first_equal = _first_equal_code(*key)
+    if first_equal is None:
+        values = table[codes.view(np.uint8)]
+        cls = values.argmax(axis=1)
+        return cls, values[np.arange(len(codes)), cls]
+    top = codes.max(axis=1).view(np.uint8)
+    cls = (codes >= first_equal[top][:, None]).argmax(axis=1)
+    return cls, table[top]
+
+
+@functools.lru_cache(maxsize=64)
+def _first_equal_code(
+    scale: float, zero_point: int, dtype_str: str, activation: str
+) -> np.ndarray | None:
+    """For each code (indexed by byte), the lowest code with the same score; None if the
+    scores are not non-decreasing in the code."""
+    dtype = np.dtype(dtype_str)
+    table = _code_table(scale, zero_point, dtype_str, activation)
+    codes = np.arange(np.iinfo(dtype).min, np.iinfo(dtype).max + 1)
+    values = table[codes.astype(dtype).view(np.uint8)]
+    if np.any(values[1:] < values[:-1]):
+        return None
+    run_start = np.r_[True, values[1:] != values[:-1]]
+    first = np.maximum.accumulate(np.where(run_start, np.arange(256), 0))
+    result = np.empty(256, dtype)
+    result[codes.astype(dtype).view(np.uint8)] = codes[first].astype(dtype)
+    result.setflags(write=False)
+    return result

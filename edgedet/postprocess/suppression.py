@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_Index = slice | np.ndarray  # a slice where positions are contiguous: views, not copies
+
 _BLOCK = 64  # candidates resolved together; row bitmasks then fit one uint64
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
 _GROUP_ABOVE = 2048  # per-class NMS splits candidates by class above this many
@@ -52,8 +54,28 @@ class _Boxes:
         self.lo0, self.lo1, self.hi0, self.hi1 = cols
         self.area = (self.hi0 - self.lo0) * (self.hi1 - self.lo1)
 
-    def iou(self, rows: np.ndarray, other: _Boxes, cols: np.ndarray) -> np.ndarray:
+    def iou(self, rows: _Index, other: _Boxes, cols: _Index) -> np.ndarray:
         """IoU matrix (len(rows), len(cols)) of ``self[rows]`` against ``other[cols]``."""
+        inter, union = self._inter_union(rows, other, cols)
+        # union <= 0 only happens with inter == 0 (zero-area or inverted boxes): IoU 0.
+        return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+    def suppresses(self, rows: _Index, cols: _Index, iou_threshold: float) -> np.ndarray:
+        """``iou(rows, self, cols) > iou_threshold`` without materializing the IoU 0 fix-up.
+
+        Where union <= 0 the quotient is -0.0 or NaN, both of which compare false, which
+        is the right answer (IoU 0 is not > threshold) unless the threshold is negative.
+        """
+        inter, union = self._inter_union(rows, self, cols)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = np.divide(inter, union, out=inter) > iou_threshold
+        if iou_threshold < 0:
+            result |= ~(union > 0)
+        return result
+
+    def _inter_union(
+        self, rows: _Index, other: _Boxes, cols: _Index
+    ) -> tuple[np.ndarray, np.ndarray]:
         ih = np.minimum(self.hi0[rows, None], other.hi0[cols])
         ih -= np.maximum(self.lo0[rows, None], other.lo0[cols])
         np.maximum(ih, 0.0, out=ih)
@@ -63,8 +85,7 @@ class _Boxes:
         inter = np.multiply(ih, iw, out=ih)
         union = np.add(self.area[rows, None], other.area[cols], out=iw)
         union -= inter
-        # union <= 0 only happens with inter == 0 (zero-area or inverted boxes): IoU 0.
-        return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        return inter, union
 
 
 def _resolve(suppresses: np.ndarray) -> np.ndarray:
@@ -90,17 +111,26 @@ def _resolve(suppresses: np.ndarray) -> np.ndarray:
 
 def _greedy(boxes: _Boxes, classes: np.ndarray | None, iou_threshold: float) -> np.ndarray:
     """Kept positions (ascending) among boxes sorted by priority; ``classes`` masks pairs."""
-    remaining = np.arange(len(boxes.area))
+    n = len(boxes.area)
+    # Until the first suppression pass, the remaining candidates are a contiguous range.
+    block: _Index = slice(0, min(n, _BLOCK))
+    remaining: _Index = slice(block.stop, n)
     kept_parts = []
-    while remaining.size:
-        block, remaining = remaining[:_BLOCK], remaining[_BLOCK:]
-        suppresses = boxes.iou(block, boxes, block) > iou_threshold
+    while True:
+        suppresses = boxes.suppresses(block, block, iou_threshold)
         if classes is not None:
             suppresses &= classes[block, None] == classes[block]
-        kept = block[_resolve(suppresses)]
+        kept = _resolve(suppresses)
+        kept = kept + block.start if isinstance(block, slice) else block[kept]
         kept_parts.append(kept)
-        if remaining.size:
-            remaining = _survivors(boxes, classes, iou_threshold, kept, remaining)
+        if isinstance(remaining, slice):
+            remaining = np.arange(remaining.start, remaining.stop)
+        if remaining.size == 0:
+            break
+        remaining = _survivors(boxes, classes, iou_threshold, kept, remaining)
+        if remaining.size == 0:
+            break
+        block, remaining = remaining[:_BLOCK], remaining[_BLOCK:]
     return np.concatenate(kept_parts) if len(kept_parts) > 1 else kept_parts[0]
 
 
@@ -116,7 +146,7 @@ def _survivors(
     parts = []
     for start in range(0, len(remaining), step):
         cols = remaining[start : start + step]
-        hit = boxes.iou(kept, boxes, cols) > iou_threshold
+        hit = boxes.suppresses(kept, cols, iou_threshold)
         if classes is not None:
             hit &= classes[kept, None] == classes[cols]
         parts.append(cols[~hit.any(axis=0)])

@@ -19,6 +19,7 @@ from edgedet.postprocess import (
     sigmoid,
     threshold_code,
 )
+from edgedet.postprocess import scores as scores_module
 
 CODE_DTYPES = [np.uint8, np.int8]
 
@@ -145,9 +146,9 @@ def check_quantized(dtype, scale, zero_point, activation, min_scores):
         assert threshold_code(min_score, scale, zero_point, dtype, activation) == want_code
         if want_code is not None:  # monotone: every code from the threshold up passes
             assert (values[codes >= want_code] >= min_score).all()
-        for first_class in (0, 1):
+        for first_class, layout in ((0, head), (1, head), (1, np.asfortranarray(head))):
             assert_same(
-                filter_class_scores(head, min_score, scale=scale, zero_point=zero_point,
+                filter_class_scores(layout, min_score, scale=scale, zero_point=zero_point,
                                     activation=activation, first_class=first_class),
                 reference_filter(head_values, min_score, first_class),
             )  # fmt: skip
@@ -275,22 +276,38 @@ def reference_max_class(values: np.ndarray, min_score: float, first_class: int):
     return rows, cls[rows], best[rows]
 
 
-@pytest.mark.parametrize("dtype,scale,zero_point,activation", QUANT_PARAMS)
-def test_quantized_best_class_equals_activate_then_argmax(dtype, scale, zero_point, activation):
+def check_best_class(dtype, scale, zero_point, activation):
     rng = np.random.default_rng(5)
     info = np.iinfo(dtype)
     head = rng.integers(info.min, info.max + 1, (400, 6)).astype(dtype)
     head[:20] = info.max  # saturated rows: equal scores, the first column must win
+    head[20:40, 3:] = head[20:40, 1:4]  # equal codes in one row
     values = dequantize(head, scale, zero_point)
     if activation == "sigmoid":
         values = sigmoid(values)
+    # Row-contiguous (SSD-like) and anchor-contiguous (a transposed YOLOv8 tensor) heads.
+    layouts = (head, np.ascontiguousarray(head.T).T)
     for min_score in threshold_sweep(values)[::11]:
         for first_class in (0, 1):
-            assert_same(
-                filter_max_class_scores(head, min_score, scale=scale, zero_point=zero_point,
-                                        activation=activation, first_class=first_class),
-                reference_max_class(values, min_score, first_class),
-            )  # fmt: skip
+            for layout in layouts:
+                assert_same(
+                    filter_max_class_scores(layout, min_score, scale=scale,
+                                            zero_point=zero_point, activation=activation,
+                                            first_class=first_class),
+                    reference_max_class(values, min_score, first_class),
+                )  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype,scale,zero_point,activation", QUANT_PARAMS)
+def test_quantized_best_class_equals_activate_then_argmax(dtype, scale, zero_point, activation):
+    check_best_class(dtype, scale, zero_point, activation)
+
+
+def test_quantized_best_class_without_the_monotone_shortcut(monkeypatch):
+    # The per-entry lookup used if a code table were ever not monotone gives the same.
+    monkeypatch.setattr(scores_module, "_first_equal_code", lambda *key: None)
+    check_best_class(np.uint8, 0.5, 0, "sigmoid")
+    check_best_class(np.int8, 0.13725491, 5, "sigmoid")
 
 
 @pytest.mark.parametrize("activation", ["none", "sigmoid"])
@@ -303,7 +320,8 @@ def test_float_best_class_equals_activate_then_argmax(activation):
     head[4, :] = np.nan
     values = sigmoid(head) if activation == "sigmoid" else head
     for min_score in [0.0, 0.25, 0.5, float(values[7, 3]), 0.99, 1.0]:
-        assert_same(
-            filter_max_class_scores(head.T.copy().T, min_score, activation=activation),
-            reference_max_class(values, min_score, 0),
-        )
+        for layout in (head, head.T.copy().T):
+            assert_same(
+                filter_max_class_scores(layout, min_score, activation=activation),
+                reference_max_class(values, min_score, 0),
+            )
