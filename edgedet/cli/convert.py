@@ -196,7 +196,9 @@ def print_report(result) -> None:
     )
     io = ", ".join(f"{t.name} {t.dtype}{list(t.shape)}" for t in (*s.inputs, *s.outputs))
     print(f"  tensors: {io}", file=out)
-    if s.full_integer:
+    if s.full_integer and s.has_postprocess_op:
+        print("  full-integer: yes, up to TFLite_Detection_PostProcess (float, CPU)", file=out)
+    elif s.full_integer:
         print("  full-integer: yes (no float op or tensor)", file=out)
     else:
         print(f"  full-integer: NO; float ops: {'; '.join(s.float_ops)}", file=out)

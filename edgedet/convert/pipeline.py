@@ -28,6 +28,7 @@ import numpy as np
 
 from edgedet.convert import calibration, output, verify
 from edgedet.convert.fidelity import Agreement, FrameResult, agreement
+from edgedet.convert.verify import POSTPROCESS_OP
 from edgedet.errors import InputError, ModelError
 from edgedet.modelcard import CARD_FORMAT, InputSpec
 
@@ -287,6 +288,9 @@ def _from_tf2(opts: ConvertOptions, kind: str, probe_frames: list[np.ndarray]) -
     model = tf2.load(opts.source, kind)
     height, width = tf2.input_hw(model, opts.input_size, opts.source)
     shape = (1, height, width, 3)
+    postprocess = tf2.postprocess_attrs(model)
+    if postprocess is not None:
+        return _postprocess_export(opts, model, postprocess, height, width)
     out_shapes = tf2.output_shapes(model, shape)
     head = opts.head or _identify_head(out_shapes, opts)
     if head == "ssd":
@@ -333,6 +337,38 @@ def _from_tf2(opts: ConvertOptions, kind: str, probe_frames: list[np.ndarray]) -
     if head != "ssd":
         decoder["box_units"] = tf2.box_units(model, spec, probe_frames, head)
     return built
+
+
+def _postprocess_export(
+    opts: ConvertOptions, model: Any, attrs: dict[str, str], height: int, width: int
+) -> _Built:
+    """A SavedModel ending in TFLite_Detection_PostProcess (``export_tflite_graph_tf2.py``)."""
+    from edgedet.convert import quantize
+
+    if tuple(model.input_shape[1:3]) != (height, width):
+        raise ModelError(
+            f"{opts.source} ends in {POSTPROCESS_OP} and is converted as exported; "
+            f"its input is {list(model.input_shape)}, so --input-size cannot change it"
+        )
+    try:
+        num_classes = int(attrs["num_classes"])
+    except (KeyError, ValueError):
+        raise ModelError(
+            f"{opts.source}: the {POSTPROCESS_OP} function has no num_classes attribute"
+        ) from None
+    spec = _input_spec(opts, height, width, {"mean": 127.5, "std": 127.5, "resize": "stretch"})
+
+    def build(representative):
+        return quantize.convert_postprocess_saved_model(
+            str(opts.source),
+            representative=representative,
+            io_type=opts.io_type,
+            edgetpu=opts.edgetpu,
+        )
+
+    extra = {"postprocess": {k: attrs[k] for k in sorted(attrs)}}
+    decoder = {"type": "tflite_postprocess"}
+    return _Built("saved_model", spec, decoder, num_classes, build, extra)
 
 
 def _identify_head(shapes: list[tuple[int, ...]], opts: ConvertOptions) -> str:
@@ -415,6 +451,7 @@ def _card(
             "size_bytes": summary.size_bytes,
             "float_size_bytes": float_summary.size_bytes,
             "float_ops": summary.float_ops,
+            **({"cpu_float_postprocess": POSTPROCESS_OP} if summary.has_postprocess_op else {}),
             "calibration": frames.summary(),
         },
         "defaults": {

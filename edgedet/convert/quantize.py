@@ -45,6 +45,7 @@ def _configure(
     representative: RepresentativeDataset | None,
     io_type: str,
     edgetpu: bool,
+    quantize_outputs: bool = True,
 ) -> None:
     import tensorflow as tf
 
@@ -61,7 +62,8 @@ def _configure(
         ]
     dtype = {"uint8": tf.uint8, "int8": tf.int8}[io_type]
     converter.inference_input_type = dtype
-    converter.inference_output_type = dtype
+    if quantize_outputs:
+        converter.inference_output_type = dtype
 
 
 def _run(converter: Any, what: str, edgetpu: bool) -> bytes:
@@ -157,6 +159,27 @@ def convert_saved_model(
         concrete = _frozen(tf.function(serve).get_concrete_function(spec))
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], loaded)
         _configure(converter, representative, io_type, edgetpu)
+        return _run(converter, f"SavedModel {path}", edgetpu)
+
+
+def convert_postprocess_saved_model(
+    path: str,
+    *,
+    representative: RepresentativeDataset | None,
+    io_type: str = "uint8",
+    edgetpu: bool = False,
+) -> bytes:
+    """Convert a SavedModel ending in ``TFLite_Detection_PostProcess`` (OD API TF2 export).
+
+    Converted straight from the SavedModel so the converter sees the
+    ``experimental_implements`` function and fuses it into the custom op. The op runs on
+    the CPU and outputs float32 (as in Coral's SSD models), so only the input takes
+    ``io_type``.
+    """
+    with _quiet_tensorflow() as tf:
+        converter = tf.lite.TFLiteConverter.from_saved_model(path)
+        converter.allow_custom_ops = True
+        _configure(converter, representative, io_type, edgetpu, quantize_outputs=False)
         return _run(converter, f"SavedModel {path}", edgetpu)
 
 

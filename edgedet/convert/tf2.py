@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgedet.convert.verify import POSTPROCESS_OP
 from edgedet.errors import ModelError
 from edgedet.modelcard import InputSpec
 
@@ -120,3 +121,39 @@ def box_units(model: Tf2Model, spec: InputSpec, frames: Sequence[np.ndarray], he
         cx = out[0] if head == "yolov8" else out[:, 0]
         largest = max(largest, float(np.max(cx)))
     return "pixels" if largest > 2.0 else "normalized"
+
+
+def postprocess_attrs(model: Tf2Model) -> dict[str, str] | None:
+    """Attributes of a ``TFLite_Detection_PostProcess`` placeholder in a SavedModel, or None.
+
+    The TF OD API's ``export_tflite_graph_tf2.py`` ends its serving function in a
+    ``tf.function`` annotated ``experimental_implements`` with the op's attributes; the
+    TFLite converter fuses it into the custom op. Values are kept as written
+    (e.g. ``{"num_classes": "90", "max_detections": "10"}``).
+    """
+    import re
+
+    if model.kind != "saved_model":
+        return None
+    fn = serving_function(model.obj, model.path)
+    for function in fn.graph.as_graph_def().library.function:
+        if "_implements" not in function.attr:
+            continue
+        implements = function.attr["_implements"]
+        if implements.HasField("func"):  # TensorFlow parses the text into a NameAttrList
+            if implements.func.name != POSTPROCESS_OP:
+                continue
+            return {key: _attr_text(value) for key, value in implements.func.attr.items()}
+        text = implements.s.decode("utf-8", "replace")
+        if POSTPROCESS_OP in text:
+            return dict(re.findall(r'key: "(\w+)" value \{ \w: ([^ }]+) \}', text))
+    return None
+
+
+def _attr_text(value: Any) -> str:
+    kind = value.WhichOneof("value")
+    if kind == "b":
+        return "true" if value.b else "false"
+    if kind == "s":
+        return value.s.decode("utf-8", "replace")
+    return str(getattr(value, kind)) if kind else ""

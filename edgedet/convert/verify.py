@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _FLOAT_KINDS = "f"
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,24 @@ class ModelSummary:
 
     @property
     def full_integer(self) -> bool:
-        return not self.float_ops and not self.float_tensors
+        """No op computes in float, apart from the ``TFLite_Detection_PostProcess`` custom
+        op and the casts into it: that op always runs on the CPU in float (Coral's own SSD
+        models are built that way)."""
+        return not self.float_compute_ops
+
+    @property
+    def float_compute_ops(self) -> list[str]:
+        casts = {"QUANTIZE", "DEQUANTIZE", POSTPROCESS_OP}
+        return sorted({op.split(" ")[0] for op in self.float_ops} - casts)
+
+    @property
+    def has_postprocess_op(self) -> bool:
+        return POSTPROCESS_OP in self.op_counts
 
     @property
     def float_op_names(self) -> list[str]:
         """Distinct ops computing in float; the (de)quantize casts around them are left out."""
-        names = sorted({op.split(" ")[0] for op in self.float_ops})
-        compute = [n for n in names if n not in ("QUANTIZE", "DEQUANTIZE")]
-        return compute or names
+        return self.float_compute_ops or sorted({op.split(" ")[0] for op in self.float_ops})
 
     @property
     def num_ops(self) -> int:

@@ -289,3 +289,34 @@ def test_edgetpu_without_compiler_prints_the_command(
     assert rc == 0, err
     assert f"edgetpu_compiler -s -o {tmp_path} {out}" in stdout
     assert load_card(out)["quantization"]["edgetpu"] is True
+
+
+def test_odapi_tf2_export_with_postprocess_op(capsys, tmp_path, model_dir, calib_dir):
+    """What export_tflite_graph_tf2.py writes: the custom op is fused, runs in float."""
+    from edgedet.detector import Detector
+
+    saved = model_dir / "tiny_ssd_postprocess"
+    if not saved.exists():
+        tiny_models.ssd_postprocess_saved_model(saved)
+    out = tmp_path / "pp.tflite"
+    rc, stdout, err = run(
+        capsys, saved, "--out", out, "--calib", calib_dir,
+        "--calib-count", "12", "--holdout", "12", "--labels", "bright",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "up to TFLite_Detection_PostProcess" in stdout
+    card = load_card(out)
+    assert_card_matches_file(out, card)
+    assert card["decoder"] == {"type": "tflite_postprocess"}
+    assert card["source"]["postprocess"]["num_classes"] == "1"
+    quant = card["quantization"]
+    assert quant["type"] == "full_int8"
+    assert quant["op_counts"]["TFLite_Detection_PostProcess"] == 1
+    assert quant["inputs"][0]["dtype"] == "uint8"
+    assert quant["fidelity"]["ap50"] >= 0.9
+
+    detector = Detector.open(out)
+    found = detector.detect(tiny_models.bright_patch_frame(2, 1, grid=4))
+    assert len(found.scores) > 0
+    ymin, xmin, ymax, xmax = found.boxes[0]
+    assert 0.5 <= (ymin + ymax) / 2 <= 0.75 and 0.25 <= (xmin + xmax) / 2 <= 0.5

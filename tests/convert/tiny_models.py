@@ -154,3 +154,75 @@ def bright_patch_frame(row: int, col: int, grid: int, size: int = 256) -> np.nda
     cell = size // grid
     frame[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 255
     return frame
+
+
+def ssd_postprocess_saved_model(path: Path, max_detections: int = 10) -> Path:
+    """The tiny SSD as TF OD API's ``export_tflite_graph_tf2.py`` writes a SavedModel.
+
+    The serving function ends in a placeholder ``tf.function`` annotated with
+    ``experimental_implements`` (the op's attributes), which the TFLite converter replaces
+    by the ``TFLite_Detection_PostProcess`` custom op; in TensorFlow itself it returns
+    dummy scalars, exactly like the API's export. Outputs in the export's order.
+    """
+    import tensorflow as tf
+
+    from edgedet.decoders.anchors import ssd_anchors
+
+    anchors = ssd_anchors(SSD_ANCHORS)
+    attrs = {
+        "max_detections": f"i: {max_detections}",
+        "max_classes_per_detection": "i: 1",
+        "use_regular_nms": "b: false",
+        "nms_score_threshold": "f: 0.1",
+        "nms_iou_threshold": "f: 0.6",
+        "y_scale": "f: 10.0",
+        "x_scale": "f: 10.0",
+        "h_scale": "f: 5.0",
+        "w_scale": "f: 5.0",
+        "num_classes": "i: 1",
+    }
+    body = " ".join(f'attr {{ key: "{k}" value {{ {v} }} }}' for k, v in attrs.items())
+
+    @tf.function(experimental_implements=f'name: "TFLite_Detection_PostProcess" {body}')
+    def postprocess(box_encodings, class_predictions, anchor_boxes):
+        del box_encodings, class_predictions, anchor_boxes
+        return (
+            tf.constant(0.0, name="boxes"),
+            tf.constant(0.0, name="scores"),
+            tf.constant(0.0, name="classes"),
+            tf.constant(0.0, name="num_detections"),
+        )
+
+    k = SSD_BOXES_PER_CELL
+
+    class Export(tf.Module):
+        """The tiny SSD head of `ssd_keras` in plain TF ops with tf.Variable weights, as
+        the OD API's own (checkpoint-restored) models are."""
+
+        def __init__(self):
+            super().__init__()
+            self.mean = tf.Variable(np.full((1, 1, 3, 1), 1 / 3, np.float32))
+            self.logit_w = tf.Variable(
+                np.tile([-6.0, 6.0], k).reshape(1, 1, 1, -1), dtype=tf.float32
+            )
+            self.logit_b = tf.Variable(np.tile([-1.0, 1.0], k), dtype=tf.float32)
+            self.box_w = tf.Variable(
+                np.tile([0.5, -0.5, 1.5, 1.5], k).reshape(1, 1, 1, -1), dtype=tf.float32
+            )
+
+        @tf.function(input_signature=[tf.TensorSpec([1, SIZE, SIZE, 3], tf.float32)])
+        def serve(self, images):
+            boxes, logits = [], []
+            for pool in (16, 32):
+                pooled = tf.nn.avg_pool2d(images, pool, pool, "VALID")
+                b = tf.nn.conv2d(pooled, self.mean, 1, "VALID")
+                logits.append(
+                    tf.reshape(tf.nn.conv2d(b, self.logit_w, 1, "VALID") + self.logit_b, [1, -1, 2])
+                )
+                boxes.append(tf.reshape(tf.nn.conv2d(b, self.box_w, 1, "VALID"), [1, -1, 4]))
+            scores = tf.sigmoid(tf.concat(logits, axis=1))
+            return postprocess(tf.concat(boxes, axis=1), scores, tf.constant(anchors))[::-1]
+
+    module = Export()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
