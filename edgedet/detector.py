@@ -21,7 +21,7 @@ from edgedet.backends import get_backend
 from edgedet.backends.edgetpu import load_edgetpu_delegate, wants_edgetpu
 from edgedet.decoders import DecodeParams, TensorInfo, build_decoder
 from edgedet.detections import Detections
-from edgedet.errors import BackendError, ConfigError, InputError, ModelError
+from edgedet.errors import BackendError, ConfigError, InputError, LabelCountError, ModelError
 from edgedet.modelcard import InputSpec, ModelCard, load_model, read_labels
 from edgedet.preprocess import Preprocessor
 
@@ -126,8 +126,8 @@ class Detector:
             return cls(
                 model_path, card, interpreter, chosen.name, on_edgetpu=on_edgetpu, labels=labels
             )
-        except ModelError as exc:
-            if labels_path is not None and "labels" in str(exc):
+        except LabelCountError as exc:
+            if labels_path is not None:
                 raise InputError(f"label file {labels_path}: {exc}") from None
             raise
 

@@ -19,6 +19,10 @@ class ModelError(EdgedetError):
     """A model file or its card is missing, corrupt or unsupported."""
 
 
+class LabelCountError(ModelError):
+    """The label list does not match the number of classes the model predicts."""
+
+
 class BackendError(EdgedetError):
     """No usable interpreter or accelerator delegate."""
 

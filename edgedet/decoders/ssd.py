@@ -22,7 +22,7 @@ import numpy as np
 from edgedet.decoders.anchors import ssd_anchors
 from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo
 from edgedet.detections import Detections
-from edgedet.errors import ModelError
+from edgedet.errors import LabelCountError, ModelError
 from edgedet.postprocess import dequantize, filter_class_scores, nms
 
 _ACTIVATIONS = ("sigmoid", "softmax", "none")
@@ -126,7 +126,7 @@ class SsdDecoder(Decoder):
             logit_scale=float(spec.get("logit_scale", 1.0)),
         )
         if num_labels is not None and num_labels != decoder.num_classes:
-            raise ModelError(
+            raise LabelCountError(
                 f"the model predicts {decoder.num_classes} classes but has {num_labels} labels"
             )
         return decoder

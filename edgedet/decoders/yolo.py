@@ -58,7 +58,7 @@ import numpy as np
 
 from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo
 from edgedet.detections import Detections
-from edgedet.errors import ModelError
+from edgedet.errors import LabelCountError, ModelError
 from edgedet.postprocess import (
     code_scores,
     dequantize,
@@ -140,7 +140,7 @@ def _static_box_units(box_units: str, info: TensorInfo) -> str:
 
 def _check_labels(family: str, info: TensorInfo, num_classes: int, num_labels: int | None) -> None:
     if num_labels is not None and num_labels != num_classes:
-        raise ModelError(
+        raise LabelCountError(
             f"the label list has {num_labels} labels but the {family} head "
             f"(output shape {list(info.shape)}) predicts {num_classes} classes"
         )
