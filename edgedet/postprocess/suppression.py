@@ -25,7 +25,8 @@ import numpy as np
 
 _Index = slice | np.ndarray  # a slice where positions are contiguous: views, not copies
 
-_BLOCK = 64  # candidates resolved together; row bitmasks then fit one uint64
+_BLOCK = 64  # candidates resolved together with one IoU matrix
+_TINY = 16  # up to this many finite candidates, a plain Python loop beats numpy's overhead
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
 _GROUP_ABOVE = 2048  # per-class NMS splits candidates by class above this many
 
@@ -41,7 +42,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    return _Boxes(a).iou(np.arange(len(a)), _Boxes(b), np.arange(len(b)))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _Boxes(a).iou(np.arange(len(a)), _Boxes(b), np.arange(len(b)))
 
 
 class _Boxes:
@@ -67,8 +69,7 @@ class _Boxes:
         is the right answer (IoU 0 is not > threshold) unless the threshold is negative.
         """
         inter, union = self._inter_union(rows, self, cols)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            result = np.divide(inter, union, out=inter) > iou_threshold
+        result = np.divide(inter, union, out=inter) > iou_threshold
         if iou_threshold < 0:
             result |= ~(union > 0)
         return result
@@ -89,23 +90,24 @@ class _Boxes:
 
 
 def _resolve(suppresses: np.ndarray) -> np.ndarray:
-    """Greedy keep positions of a block of at most 64 candidates, in score order.
+    """Greedy keep positions of a block of candidates in score order.
 
-    ``suppresses[i, j]``: candidate i, if kept, removes j. Each row becomes one Python
-    int bitmask, so the sequential part of greedy NMS costs a few integer operations per
-    *kept* box.
+    ``suppresses[i, j]``: candidate i, if kept, removes j. Rows are packed into bytes
+    once and turned into Python int bitmasks only for kept rows, so the sequential part
+    of greedy NMS costs a few integer operations per *kept* box.
     """
     n = len(suppresses)
-    packed = np.zeros((n, 8), np.uint8)
-    packed[:, : (n + 7) // 8] = np.packbits(suppresses, axis=1, bitorder="little")
-    rows = packed.view("<u8").ravel().tolist()
+    packed = np.packbits(suppresses, axis=1, bitorder="little")
+    width = packed.shape[1]
+    data = packed.tobytes()
     alive = (1 << n) - 1
     keep = []
     while alive:
         lowest = alive & -alive  # the best candidate not yet removed
         i = lowest.bit_length() - 1
         keep.append(i)
-        alive &= ~(rows[i] | lowest)
+        row = int.from_bytes(data[i * width : (i + 1) * width], "little")
+        alive &= ~(row | lowest)
     return np.array(keep, dtype=np.intp)
 
 
@@ -192,24 +194,64 @@ def nms(
         order = order[: len(order) - nan_count]
         if order.size == 0:
             return np.zeros(0, np.int64)
-    sorted_boxes = _Boxes(boxes[order])
-
-    if class_ids is None:
-        kept = _greedy(sorted_boxes, None, iou_threshold)
-    else:
+    if class_ids is not None:
         class_ids = np.asarray(class_ids)
         if class_ids.shape != scores.shape:
             raise ValueError(f"class_ids shape {class_ids.shape} != scores shape {scores.shape}")
-        sorted_classes = class_ids[order]
-        if len(order) <= _GROUP_ABOVE:
+
+    ordered = boxes[order].astype(np.float64, copy=False)
+    if len(order) <= _TINY and np.isfinite(ordered).all():
+        kept = _greedy_python(
+            ordered.tolist(),
+            None if class_ids is None else class_ids[order].tolist(),
+            iou_threshold,
+        )
+        result = order[kept] if max_detections is None else order[kept[:max_detections]]
+        return result.astype(np.int64, copy=False)
+
+    # 0/0 and inf - inf (zero-area, inverted or non-finite boxes) are handled by the
+    # comparisons; their warnings are noise.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sorted_boxes = _Boxes(ordered)
+        if class_ids is None:
+            kept = _greedy(sorted_boxes, None, iou_threshold)
+        elif len(order) <= _GROUP_ABOVE:
             # Masking cross-class pairs is cheaper than a Python step per class here.
-            kept = _greedy(sorted_boxes, sorted_classes, iou_threshold)
+            kept = _greedy(sorted_boxes, class_ids[order], iou_threshold)
         else:
-            kept = _greedy_by_class(sorted_boxes, sorted_classes, iou_threshold)
+            kept = _greedy_by_class(sorted_boxes, class_ids[order], iou_threshold)
     result = order[kept]
     if max_detections is not None:
         result = result[:max_detections]
     return result.astype(np.int64, copy=False)
+
+
+def _greedy_python(
+    boxes: list[list[float]], classes: list[int] | None, iou_threshold: float
+) -> list[int]:
+    """Kept positions for a few finite boxes in priority order, in Python floats.
+
+    The same float64 operations in the same order as :class:`_Boxes`, so the result is
+    identical to the vectorized path (finite inputs make Python's min/max agree with
+    numpy's).
+    """
+    areas = [(hi0 - lo0) * (hi1 - lo1) for lo0, lo1, hi0, hi1 in boxes]
+    zero_suppresses = 0.0 > iou_threshold  # IoU 0 (union <= 0) vs a negative threshold
+    kept: list[int] = []
+    for i, (lo0, lo1, hi0, hi1) in enumerate(boxes):
+        for k in kept:
+            if classes is not None and classes[k] != classes[i]:
+                continue
+            klo0, klo1, khi0, khi1 = boxes[k]
+            ih = min(khi0, hi0) - max(klo0, lo0)
+            iw = min(khi1, hi1) - max(klo1, lo1)
+            inter = (ih if ih > 0.0 else 0.0) * (iw if iw > 0.0 else 0.0)
+            union = areas[k] + areas[i] - inter
+            if (inter / union > iou_threshold) if union > 0.0 else zero_suppresses:
+                break
+        else:
+            kept.append(i)
+    return kept
 
 
 def _greedy_by_class(boxes: _Boxes, classes: np.ndarray, iou_threshold: float) -> np.ndarray:

@@ -42,10 +42,15 @@ def reference_nms(boxes, scores, iou_threshold, class_ids=None, max_detections=N
 
 
 @contextmanager
-def small_blocks(block: int, max_elements: int, group_above: int):
+def small_blocks(block: int, max_elements: int, group_above: int, tiny: int):
     """Run nms with tiny blocks, chunks and class-group cut-off, so the paths that large N
     takes (several blocks, chunked suppression, grouping by class) run on small N."""
-    values = {"_BLOCK": block, "_MAX_ELEMENTS": max_elements, "_GROUP_ABOVE": group_above}
+    values = {
+        "_BLOCK": block,
+        "_MAX_ELEMENTS": max_elements,
+        "_GROUP_ABOVE": group_above,
+        "_TINY": tiny,
+    }
     saved = {name: getattr(nms_module, name) for name in values}
     for name, value in values.items():
         setattr(nms_module, name, value)
@@ -56,9 +61,10 @@ def small_blocks(block: int, max_elements: int, group_above: int):
             setattr(nms_module, name, value)
 
 
-# (block, max_elements, group_above): the defaults; several blocks with class masks and
-# chunked suppression; grouping by class.
-PATHS = [(64, 1 << 18, 2048), (3, 4, 2048), (4, 1 << 18, 3)]
+# (block, max_elements, group_above, tiny): the defaults (Python loop up to 16
+# candidates, one block above); the vectorized path for every size; several blocks with
+# class masks and chunked suppression; grouping by class.
+PATHS = [(64, 1 << 18, 2048, 16), (64, 1 << 18, 2048, 0), (3, 4, 2048, 0), (4, 1 << 18, 3, 0)]
 
 
 # Coordinates on a coarse grid make exact ties, duplicates, IoU exactly equal to the
@@ -69,8 +75,10 @@ score = st.one_of(
     st.sampled_from([0.0, 0.25, 0.5, 0.5, 0.75, 1.0, math.nan]),
     st.floats(0, 1, width=32),
 )
+# Thresholds outside [0, 1] and NaN are well defined too (everything / nothing suppresses).
 threshold = st.one_of(
-    st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 0.6, 1.0]), st.floats(0, 1, allow_nan=False)
+    st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 0.6, 1.0, -0.25, 1.5, math.nan]),
+    st.floats(0, 1, allow_nan=False),
 )
 
 
@@ -191,3 +199,25 @@ def test_nms_with_only_nan_scores_keeps_nothing(class_ids):
     boxes = np.array([[0, 0, 1, 1]] * 2, np.float32)
     kept = nms(boxes, np.array([np.nan, np.nan], np.float32), 0.5, class_ids)
     assert kept.dtype == np.int64 and kept.tolist() == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_nan_and_infinite_boxes_never_suppress_at_non_negative_thresholds(path):
+    boxes = np.array(
+        [[0, 0, 1, 1], [np.nan, 0, 1, 1], [0, 0, np.inf, np.inf], [0, 0, 1, 1]], np.float32
+    )
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    with small_blocks(*path):
+        assert nms(boxes, scores, 0.5).tolist() == [0, 1, 2]
+        assert nms(boxes, scores, 0.0, np.array([0, 0, 0, 1])).tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_negative_threshold_suppresses_even_at_iou_zero(path):
+    # IoU is 0 for zero-area boxes (union <= 0) and for disjoint boxes; 0 > -0.25.
+    boxes = np.array([[0, 0, 0, 0], [0.5, 0.5, 0.5, 0.5], [2, 2, 3, 3]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    with small_blocks(*path):
+        assert nms(boxes, scores, -0.25).tolist() == [0]
+        assert nms(boxes, scores, 0.0).tolist() == [0, 1, 2]
+        assert nms(boxes, scores, -0.25, np.array([0, 1, 0])).tolist() == [0, 1]
