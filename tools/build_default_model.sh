@@ -42,7 +42,7 @@ TF_CPP_MIN_LOG_LEVEL=2 "$PY" -m edgedet convert "$GRAPH" \
     --name "$NAME" \
     --labels person \
     --calib "$VIDEO" --calib-range "$CALIB_RANGE" --calib-count 200 --holdout 100 \
-    --io uint8 --min-score 0.5 --iou 0.6 --max-detections 100
+    --io uint8 --min-score 0.5 --max-detections 100   # NMS IoU: the graph's own (0.6)
 printf 'person\n' > "$OUT/${NAME}_labels.txt"
 
 # The sample clip: mp4v keeps 768x576 under 2 MB for 12 s and OpenCV reads it back.

@@ -67,7 +67,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fail when AP@0.5 of quantized vs float is below this (default 0.9)",
     )
     p.add_argument("--min-score", type=float, default=0.5, help="card default min_score")
-    p.add_argument("--iou", type=float, default=0.6, help="card default NMS IoU threshold")
+    p.add_argument(
+        "--iou",
+        type=float,
+        help="card default NMS IoU threshold (default: a frozen graph's own, else 0.6)",
+    )
     p.add_argument("--max-detections", type=int, default=100, help="card default")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)

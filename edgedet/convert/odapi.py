@@ -45,7 +45,7 @@ class SsdGraph:
     std: float = 127.5
     decoder: dict[str, Any] = field(default_factory=dict)  # the card's decoder block
     num_classes: int = 0  # without background
-    reference_nms_iou: float | None = None
+    reference_nms: dict[str, float] = field(default_factory=dict)  # the graph's own NMS
     anchors: np.ndarray | None = None  # the graph's own, float32 (N, 4) [yc, xc, h, w]
 
 
@@ -180,7 +180,7 @@ def analyze_ssd_graph(
         std=std,
         decoder=decoder,
         num_classes=num_outputs - 1,
-        reference_nms_iou=_nms_iou(nodes),
+        reference_nms=_reference_nms(nodes),
         anchors=anchors_to_centers(layers),
     )
 
@@ -251,11 +251,14 @@ def _normalization(nodes: dict[str, Any], in_name: str) -> tuple[float, float]:
     return _tidy(float(np.float32(sub) / np.float32(mul))), _tidy(float(1.0 / np.float32(mul)))
 
 
-def _nms_iou(nodes: dict[str, Any]) -> float | None:
+def _reference_nms(nodes: dict[str, Any]) -> dict[str, float]:
+    """IoU and score thresholds of the graph's own NMS (``MultiClassNonMaxSuppression``)."""
+    found: dict[str, float] = {}
     for name, node in nodes.items():
-        if name.endswith("iou_threshold") and node.op == "Const":
-            return round(float(_const(nodes, name)), 6)
-    return None
+        for key in ("iou_threshold", "score_threshold"):
+            if name.endswith(f"non_max_suppression/{key}") and node.op == "Const":
+                found.setdefault(key, float(f"{float(_const(nodes, name)):.6g}"))
+    return found
 
 
 def derive_anchor_spec(layers: Sequence[np.ndarray], height: int, width: int) -> dict[str, Any]:

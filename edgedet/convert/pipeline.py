@@ -15,6 +15,7 @@ Steps, in order, each failing with a typed one-line error before anything is wri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("frozen_graph", "saved_model", "keras")
 HEADS = ("ssd", "yolov8", "yolov5")
+DEFAULT_IOU = 0.6  # the TF OD API SSD configs' NMS IoU
 # Predictions for AP are pooled from this score up, so AP traces the whole precision/recall
 # curve instead of counting a 0.49-vs-0.51 threshold flip as a lost object.
 AP_MIN_SCORE = 0.1
@@ -66,7 +68,7 @@ class ConvertOptions:
     std: float | None = None
     min_ap: float = 0.9
     min_score: float = 0.5
-    iou: float = 0.6
+    iou: float | None = None  # None: the source graph's own NMS IoU, else DEFAULT_IOU
     max_detections: int = 100
     progress: bool = True
 
@@ -135,6 +137,9 @@ def convert(opts: ConvertOptions) -> ConvertResult:
     else:
         built = _from_tf2(opts, kind, frames.calibration[:4])
     labels = _labels(opts, built.num_classes)
+    if opts.iou is None:
+        reference_iou = built.extra_source.get("reference_nms", {}).get("iou_threshold")
+        opts = dataclasses.replace(opts, iou=reference_iou or DEFAULT_IOU)
 
     float_model = built.build(None)
 
@@ -171,6 +176,12 @@ def convert(opts: ConvertOptions) -> ConvertResult:
             "iou_threshold": opts.iou,
             "min_ap": opts.min_ap,
         }
+        if fidelity.reference_detections == 0:
+            warnings.append(
+                f"the float model detects nothing (score >= {opts.min_score}) on the "
+                f"{fidelity.frames} held-back frames, so the fidelity report proves nothing; "
+                "calibrate on frames that show the objects the model should find"
+            )
         if fidelity.ap < opts.min_ap:
             raise ModelError(
                 f"quantized model reaches AP@0.5 {fidelity.ap:.3f} against the float model on "
@@ -257,8 +268,8 @@ def _from_frozen_graph(opts: ConvertOptions) -> _Built:
         )
 
     extra = {"cut": {"input": ssd.input_tensor, "outputs": list(ssd.output_tensors)}}
-    if ssd.reference_nms_iou is not None:
-        extra["reference_nms_iou"] = ssd.reference_nms_iou
+    if ssd.reference_nms:
+        extra["reference_nms"] = ssd.reference_nms
     return _Built("frozen_graph", spec, ssd.decoder, ssd.num_classes, build, extra)
 
 

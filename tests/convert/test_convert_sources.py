@@ -267,7 +267,7 @@ def test_frozen_graph_analysis_finds_the_same_tensors_without_overrides(odapi_gr
     assert auto.decoder["score_activation"] == "sigmoid"
     assert auto.decoder["box_scales"] == [10.0, 10.0, 5.0, 5.0]
     assert "logit_scale" not in auto.decoder  # Postprocessor/scale_logits divides by 1.0
-    assert auto.reference_nms_iou == 0.6
+    assert auto.reference_nms == {"iou_threshold": 0.6, "score_threshold": 1e-08}
 
 
 def test_edgetpu_without_compiler_prints_the_command(
@@ -320,3 +320,19 @@ def test_odapi_tf2_export_with_postprocess_op(capsys, tmp_path, model_dir, calib
     assert len(found.scores) > 0
     ymin, xmin, ymax, xmax = found.boxes[0]
     assert 0.5 <= (ymin + ymax) / 2 <= 0.75 and 0.25 <= (xmin + xmax) / 2 <= 0.5
+
+
+def test_calibration_progress_bar_on_stderr(
+    capsys, tmp_path, ssd_keras_path, anchors_yaml, calib_dir
+):
+    out = tmp_path / "bar.tflite"
+    rc = cli_main(
+        [
+            "convert", str(ssd_keras_path), "--out", str(out), "--calib", str(calib_dir),
+            "--calib-count", "8", "--holdout", "4", "--anchors", str(anchors_yaml),
+            "--labels", "bright",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "calibrating [" in err and "] 8/8" in err
