@@ -16,11 +16,11 @@ Steps, in order, each failing with a typed one-line error before anything is wri
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,6 @@ from edgedet.convert.fidelity import Agreement, FrameResult, agreement
 from edgedet.convert.verify import POSTPROCESS_OP
 from edgedet.errors import InputError, ModelError
 from edgedet.modelcard import CARD_FORMAT, InputSpec
-
-log = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("frozen_graph", "saved_model", "keras")
 HEADS = ("ssd", "yolov8", "yolov5")
@@ -94,7 +92,7 @@ class _Built:
     input_spec: InputSpec
     decoder: dict[str, Any]
     num_classes: int
-    build: Any  # callable(representative or None) -> bytes
+    build: Callable[[Callable | None], bytes]  # representative dataset or None → flatbuffer
     extra_source: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,7 +165,7 @@ def convert(opts: ConvertOptions) -> ConvertResult:
     card = _card(opts, built, labels, frames, summary, float_summary)
     fidelity = None
     if frames.holdout:
-        fidelity = _fidelity(float_model, quant_model, card, built, frames.holdout, opts)
+        fidelity = _fidelity(float_model, quant_model, card, frames.holdout, opts)
         card["quantization"]["fidelity"] = {
             **fidelity.to_card(),
             "reference": "float TFLite model, same decoder",
@@ -322,7 +320,7 @@ def _from_tf2(opts: ConvertOptions, kind: str, probe_frames: list[np.ndarray]) -
         defaults = {"mean": 127.5, "std": 127.5, "resize": "stretch"}
     else:
         (out,) = out_shapes
-        num_classes = _yolo_classes(out, head, opts)
+        num_classes = _yolo_classes(out, head)
         decoder = {"type": head, "score_activation": "none"}
         defaults = {"mean": 0.0, "std": 255.0, "resize": "letterbox"}
     spec = _input_spec(opts, height, width, defaults)
@@ -400,17 +398,22 @@ def _identify_head(shapes: list[tuple[int, ...]], opts: ConvertOptions) -> str:
 
 
 def _ssd_outputs(shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    boxes = [s for s in shapes if s[-1] == 4]
-    others = [s for s in shapes if s is not (boxes[0] if boxes else None)]
-    if not boxes or len(others) != 1:
-        raise ModelError(
-            f"an SSD head needs box encodings [1, N, 4] and class logits [1, N, C+1]; "
-            f"the model outputs {shapes}"
-        )
-    return boxes[0], others[0]
+    """(box encodings, class logits) shapes of a two-output SSD head, in either order."""
+    if len(shapes) == 2 and all(len(s) == 3 and s[1] == shapes[0][1] for s in shapes):
+        first, second = shapes
+        if first[-1] == 4 and second[-1] != 4:
+            return first, second
+        if second[-1] == 4 and first[-1] != 4:
+            return second, first
+        if first[-1] == second[-1] == 4:  # three classes + background: keep the model's order
+            return first, second
+    raise ModelError(
+        "an SSD head needs box encodings [1, N, 4] and class logits [1, N, C+1]; "
+        f"the model outputs {shapes}"
+    )
 
 
-def _yolo_classes(shape: tuple[int, ...], head: str, opts: ConvertOptions) -> int:
+def _yolo_classes(shape: tuple[int, ...], head: str) -> int:
     _, a, b = shape
     channels = min(a, b) if head == "yolov8" else b
     num = channels - (4 if head == "yolov8" else 5)
@@ -487,7 +490,6 @@ def _fidelity(
     float_model: bytes,
     quant_model: bytes,
     card: dict[str, Any],
-    built: _Built,
     holdout: list[np.ndarray],
     opts: ConvertOptions,
 ) -> Agreement:

@@ -14,8 +14,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tiny_models
 
-pytest.importorskip("tensorflow", reason="edgedet convert needs TensorFlow (edgedet[convert])")
-
 import tiny_models  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from edgedet.cli import main as cli_main
 
-pytestmark = pytest.mark.tensorflow
+pytestmark = tiny_models.needs_tensorflow
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -12,13 +12,12 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 import tiny_models
 import yaml
 
 from edgedet.cli import main as cli_main
 
-pytestmark = pytest.mark.tensorflow
+pytestmark = tiny_models.needs_tensorflow
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -7,9 +7,21 @@ class) and nudges its box, so float and quantized models have real, comparable o
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+# Collection must not import TensorFlow (seconds, and other suites check light imports in
+# this process); tests that need it carry this mark.
+needs_tensorflow = [
+    pytest.mark.tensorflow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("tensorflow") is None,
+        reason="edgedet convert needs TensorFlow: pip install 'edgedet[convert]'",
+    ),
+]
 
 SIZE = 64
 # The SSD head's anchors: 4x4 and 2x2 grids, 4 boxes per cell → 80 anchors.
