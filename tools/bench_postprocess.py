@@ -32,6 +32,7 @@ confusable class, over a floor of low scores, as real heads do.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import random
@@ -186,8 +187,12 @@ def method_article(head: Head, min_score: float, nms_loop=article_nms) -> Result
         best = values[np.arange(len(values)), cls_all]
         anchor = np.where(best >= min_score)[0]
         cls, scores = cls_all[anchor], best[anchor]
-    anchors = head.anchors[anchor] if head.anchors is not None else None
-    boxes = decode(head, head.boxes[anchor], anchors)
+    all_boxes = head.boxes if head.box_q is None else dequantize(head.boxes, *head.box_q)
+    raw = all_boxes[anchor].astype(np.float32, copy=False)
+    if head.kind == "ssd":
+        boxes = ssd_decode(raw, head.anchors[anchor])
+    else:
+        boxes = yolo_decode(raw)
     keep = nms_loop(boxes, scores, IOU_THRESHOLD)
     return [(int(anchor[k]), int(cls[k])) for k in keep]
 
@@ -490,6 +495,79 @@ def candidate_count(head: Head, min_score: float) -> np.ndarray:
     )[0]
 
 
+def scaling_boxes(rng: np.random.Generator, n: int, clustered: bool):
+    """n candidates, 80 classes: clusters of 40 jittered boxes of one class per object, or
+    a grid of disjoint boxes (every box kept: greedy NMS's worst case)."""
+    if clustered:
+        per = min(n, 40)
+        objects = -(-n // per)
+        centre = rng.uniform(0.05, 0.95, (objects, 2))
+        size = rng.uniform(0.02, 0.2, (objects, 2))
+        jitter = rng.normal(0, 0.01, (objects, per, 4))
+        lo = centre[:, None] - size[:, None] / 2 + jitter[..., :2]
+        hi = centre[:, None] + size[:, None] / 2 + jitter[..., 2:]
+        # Valid boxes (lo <= hi), as decoders produce: OpenCV reads inverted ones differently.
+        boxes = np.concatenate([np.minimum(lo, hi), np.maximum(lo, hi)], -1).reshape(-1, 4)[:n]
+        classes = np.repeat(rng.integers(0, 80, objects), per)[:n]
+    else:
+        side = int(np.ceil(np.sqrt(n)))
+        y, x = np.divmod(np.arange(n), side)
+        boxes = np.stack([y, x, y + 0.9, x + 0.9], 1) / side
+        classes = rng.integers(0, 80, n)
+    scores = rng.random(n).astype(np.float32)
+    return boxes.astype(np.float32), scores, classes.astype(np.int32)
+
+
+def nms_scaling(rng: np.random.Generator, rounds: int) -> None:
+    """NMS alone, 10 to 20,000 candidates: edgedet vs OpenCV, time and peak memory."""
+    import tracemalloc
+
+    print()
+    print(
+        "| boxes | candidates | mode | kept | edgedet nms ms | OpenCV ms | OpenCV / edgedet "
+        "| same kept | edgedet peak MiB |"
+    )
+    print("|" + "---|" * 9)
+    for clustered in (True, False):
+        for n in (10, 100, 1000, 5000, 20000):
+            boxes, scores, classes = scaling_boxes(rng, n, clustered)
+            rects = np.stack(
+                [boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]],
+                axis=1,
+            ).astype(np.float64)
+            reps = max(3, min(rounds, 20_000 // n)) if clustered or n <= 1000 else 1
+            for per_class in (True, False):
+                ours = functools.partial(
+                    nms, boxes, scores, IOU_THRESHOLD, classes if per_class else None
+                )
+                if per_class:  # scores > 0.0: every candidate takes part, as in ours
+                    theirs = functools.partial(
+                        cv2.dnn.NMSBoxesBatched, rects, scores, classes, 0.0, IOU_THRESHOLD
+                    )
+                else:
+                    theirs = functools.partial(cv2.dnn.NMSBoxes, rects, scores, 0.0, IOU_THRESHOLD)
+
+                tracemalloc.start()
+                kept = ours()
+                peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+                same = set(kept.tolist()) == set(np.asarray(theirs()).reshape(-1).tolist())
+                t_ours, t_theirs = [], []
+                for _ in range(reps):
+                    for fn, bucket in ((ours, t_ours), (theirs, t_theirs)):
+                        t0 = time.perf_counter_ns()
+                        fn()
+                        bucket.append((time.perf_counter_ns() - t0) / 1e6)
+                mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
+                print(
+                    f"| {'clustered' if clustered else 'disjoint'} | {n} "
+                    f"| {'per-class' if per_class else 'agnostic'} | {len(kept)} | {mo:.3f} "
+                    f"| {mt:.3f} | {mt / mo:.2f}x | {'yes' if same else 'no'} "
+                    f"| {peak / 2**20:.2f} |",
+                    flush=True,
+                )
+
+
 def versions() -> str:
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -513,6 +591,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=400, help="timed rounds per case")
     parser.add_argument("--frames", type=int, default=30, help="clip frames for the model case")
+    parser.add_argument("--skip-scaling", action="store_true", help="skip the NMS-only table")
     args = parser.parse_args()
 
     rng = np.random.default_rng(2024)
@@ -552,6 +631,8 @@ def main() -> int:
             )
             if real is not None and name.startswith("bundled"):
                 model_rows.append((min_score, max(ca, cp)))
+    if not args.skip_scaling:
+        nms_scaling(rng, args.rounds)
     if real is not None:
         invoke_ms = statistics.median(invoke_times)
         print()
