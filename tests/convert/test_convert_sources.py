@@ -335,3 +335,29 @@ def test_calibration_progress_bar_on_stderr(
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "calibrating [" in err and "] 8/8" in err
+
+
+def test_keras_yolov5_head_with_objectness(capsys, tmp_path, model_dir, calib_dir):
+    from edgedet.detector import Detector
+
+    src = model_dir / "tiny_yolov5.keras"
+    if not src.exists():
+        tiny_models.yolov5_keras().save(src)
+    out = tmp_path / "v5.tflite"
+    rc, _, err = run(
+        capsys, src, "--out", out, "--calib", calib_dir,
+        "--calib-count", "12", "--holdout", "12", "--labels", "bright,dark",
+    )  # fmt: skip
+    assert rc == 0, err
+    card = load_card(out)
+    # [1, 64, 7] with two labels: 5 + C fits, 4 + C does not.
+    assert card["decoder"] == {
+        "type": "yolov5",
+        "score_activation": "none",
+        "box_units": "normalized",
+    }
+    found = Detector.open(out).detect(tiny_models.bright_patch_frame(3, 6, grid=8), min_score=0.5)
+    bright = found.boxes[found.class_ids == 0]
+    assert len(bright) == 1
+    ymin, xmin, ymax, xmax = bright[0]
+    assert 3 / 8 <= (ymin + ymax) / 2 <= 4 / 8 and 6 / 8 <= (xmin + xmax) / 2 <= 7 / 8

@@ -107,6 +107,18 @@ def yolov8_keras(pixels: bool = False):
     pixels with ``pixels`` (the float export's layout: one tensor spans 0..64, so per-tensor
     uint8 quantization leaves scores only a few levels — a real fidelity failure).
     """
+    return _yolo_keras(pixels, objectness=False)
+
+
+def yolov5_keras():
+    """YOLOv5-style head [1, 64, 5 + 2]: cx, cy, w, h, objectness, 2 class scores.
+
+    Objectness is sigmoid(8 * (b - 0.25)); classes as in `yolov8_keras`; boxes normalized.
+    """
+    return _yolo_keras(False, objectness=True)
+
+
+def _yolo_keras(pixels: bool, objectness: bool):
     import keras
 
     image = keras.Input((SIZE, SIZE, 3), name="images")
@@ -129,12 +141,23 @@ def yolov8_keras(pixels: bool = False):
     wh = _fixed_conv(
         keras, b, 2, np.array([2 * cell, 2 * cell]) * unit, np.array([cell, cell]) * unit
     )
-    scores = keras.layers.Activation("sigmoid")(
-        _fixed_conv(keras, b, YOLO_CLASSES, np.array([8.0, -8.0]), np.array([-4.0, 4.0]))
+    parts = [cxcy, wh]
+    if objectness:
+        parts.append(
+            keras.layers.Activation("sigmoid")(
+                _fixed_conv(keras, b, 1, np.array([8.0]), np.array([-2.0]))
+            )
+        )
+    parts.append(
+        keras.layers.Activation("sigmoid")(
+            _fixed_conv(keras, b, YOLO_CLASSES, np.array([8.0, -8.0]), np.array([-4.0, 4.0]))
+        )
     )
-    head = keras.layers.Concatenate()([cxcy, wh, scores])  # (1, 8, 8, 6)
-    head = keras.layers.Reshape((YOLO_GRID * YOLO_GRID, 4 + YOLO_CLASSES))(head)
-    head = keras.layers.Permute((2, 1), name="output0")(head)  # (1, 6, 64): Ultralytics layout
+    head = keras.layers.Concatenate()(parts)  # (1, 8, 8, 6 or 7)
+    channels = 4 + int(objectness) + YOLO_CLASSES
+    head = keras.layers.Reshape((YOLO_GRID * YOLO_GRID, channels), name="output0")(head)
+    if not objectness:
+        head = keras.layers.Permute((2, 1), name="output0_t")(head)  # (1, 6, 64): v8 layout
     return keras.Model(image, head)
 
 
