@@ -121,16 +121,22 @@ def analyze_ssd_graph(
     input_shape = graph.get_tensor_by_name(in_name).shape
 
     with tf.compat.v1.Session(graph=graph) as sess:
-        height, width = _static_hw(input_shape, input_size, in_name) or _resized_hw(
-            sess, graph, in_name
-        )
+        height, width = _static_hw(input_shape, input_size) or _resized_hw(sess, graph, in_name)
         # A zero image is enough to evaluate the anchors and the output shapes.
         feed = {in_name: np.zeros((1, height, width, 3), np.float32)}
         fetch = {"boxes": out_names[0], "classes": out_names[1]}
         anchor_layers = _anchor_layer_names(nodes)
         for k, name in enumerate(anchor_layers):
             fetch[f"anchors{k}"] = name
-        values = sess.run(fetch, feed)
+        try:
+            values = sess.run(fetch, feed)
+        except tf.errors.OpError as exc:
+            first = str(exc.message).strip().splitlines()[0][:200]
+            raise ModelError(
+                f"cannot run the graph from {in_name} to {', '.join(out_names)} ({first}); "
+                "check --input-tensor/--output-tensors: the outputs must depend on the input "
+                "only"
+            ) from None
 
     boxes, classes = values["boxes"], values["classes"]
     num_anchors = int(np.prod(boxes.shape) // 4)
@@ -185,7 +191,7 @@ def analyze_ssd_graph(
     )
 
 
-def _static_hw(shape: Any, input_size: tuple[int, int] | None, name: str) -> tuple[int, int] | None:
+def _static_hw(shape: Any, input_size: tuple[int, int] | None) -> tuple[int, int] | None:
     if input_size:
         return input_size
     dims = shape.as_list() if shape.rank is not None else None
@@ -205,10 +211,16 @@ def _resized_hw(sess: Any, graph: Any, in_name: str) -> tuple[int, int]:
         image = graph.get_tensor_by_name(f"{IMAGE_INPUT}:0")
     except KeyError:
         image = None
+    import tensorflow as tf
+
     sizes = set()
     if image is not None:
         for probe in ((1, 240, 320, 3), (1, 330, 250, 3)):
-            out = sess.run(in_name, {image: np.zeros(probe, image.dtype.as_numpy_dtype)})
+            try:
+                out = sess.run(in_name, {image: np.zeros(probe, image.dtype.as_numpy_dtype)})
+            except tf.errors.OpError:
+                sizes.clear()  # the cut does not follow from image_tensor alone: ask
+                break
             sizes.add(tuple(int(d) for d in out.shape[1:3]))
     if len(sizes) != 1:
         raise ModelError(f"input {in_name} has no fixed height and width; pass --input-size HxW")
