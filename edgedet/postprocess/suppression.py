@@ -47,24 +47,14 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Boxes:
-    """float64 corners as ``lo`` (2, N) and ``hi`` (2, N), and areas, for IoU blocks.
+    """float64 coordinate columns and areas of a box array, for repeated IoU rows."""
 
-    Both axes are processed in one call per operation ((2, rows, cols) arrays): at the
-    sizes NMS sees, numpy's per-call cost matters as much as the arithmetic.
-    """
-
-    __slots__ = ("lo", "hi", "area")
+    __slots__ = ("lo0", "lo1", "hi0", "hi1", "area")
 
     def __init__(self, boxes: np.ndarray) -> None:
-        corners = np.ascontiguousarray(boxes.T, dtype=np.float64)
-        self.lo, self.hi = corners[:2], corners[2:]
-        extent = self.hi - self.lo
-        self.area = np.multiply(extent[0], extent[1])
-
-    def subset(self, index: np.ndarray) -> _Boxes:
-        sub = _Boxes.__new__(_Boxes)
-        sub.lo, sub.hi, sub.area = self.lo[:, index], self.hi[:, index], self.area[index]
-        return sub
+        cols = np.ascontiguousarray(boxes.T, dtype=np.float64)
+        self.lo0, self.lo1, self.hi0, self.hi1 = cols
+        self.area = (self.hi0 - self.lo0) * (self.hi1 - self.lo1)
 
     def iou(self, rows: _Index, other: _Boxes, cols: _Index) -> np.ndarray:
         """IoU matrix (len(rows), len(cols)) of ``self[rows]`` against ``other[cols]``."""
@@ -87,11 +77,14 @@ class _Boxes:
     def _inter_union(
         self, rows: _Index, other: _Boxes, cols: _Index
     ) -> tuple[np.ndarray, np.ndarray]:
-        extent = np.minimum(self.hi[:, rows, None], other.hi[:, None, cols])
-        extent -= np.maximum(self.lo[:, rows, None], other.lo[:, None, cols])
-        np.maximum(extent, 0.0, out=extent)
-        inter = np.multiply(extent[0], extent[1])
-        union = np.add(self.area[rows, None], other.area[cols], out=extent[0])
+        ih = np.minimum(self.hi0[rows, None], other.hi0[cols])
+        ih -= np.maximum(self.lo0[rows, None], other.lo0[cols])
+        np.maximum(ih, 0.0, out=ih)
+        iw = np.minimum(self.hi1[rows, None], other.hi1[cols])
+        iw -= np.maximum(self.lo1[rows, None], other.lo1[cols])
+        np.maximum(iw, 0.0, out=iw)
+        inter = np.multiply(ih, iw, out=ih)
+        union = np.add(self.area[rows, None], other.area[cols], out=iw)
         union -= inter
         return inter, union
 
@@ -268,5 +261,9 @@ def _greedy_by_class(boxes: _Boxes, classes: np.ndarray, iou_threshold: float) -
     bounds = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
     kept = []
     for members in np.split(by_class, bounds):
-        kept.append(members[_greedy(boxes.subset(members), None, iou_threshold)])
+        sub = _Boxes.__new__(_Boxes)
+        sub.lo0, sub.lo1 = boxes.lo0[members], boxes.lo1[members]
+        sub.hi0, sub.hi1 = boxes.hi0[members], boxes.hi1[members]
+        sub.area = boxes.area[members]
+        kept.append(members[_greedy(sub, None, iou_threshold)])
     return np.sort(np.concatenate(kept))
