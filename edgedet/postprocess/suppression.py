@@ -28,7 +28,7 @@ _Index = slice | np.ndarray  # a slice where positions are contiguous: views, no
 _BLOCK = 64  # candidates resolved together with one IoU matrix
 _TINY = 16  # up to this many finite candidates, a plain Python loop beats numpy's overhead
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
-_GROUP_ABOVE = 2048  # per-class NMS splits candidates by class above this many
+_GROUP_ABOVE = 512  # per-class NMS splits what is left by class above this many
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -55,6 +55,13 @@ class _Boxes:
         cols = np.ascontiguousarray(boxes.T, dtype=np.float64)
         self.lo0, self.lo1, self.hi0, self.hi1 = cols
         self.area = (self.hi0 - self.lo0) * (self.hi1 - self.lo1)
+
+    def subset(self, index: np.ndarray) -> _Boxes:
+        sub = _Boxes.__new__(_Boxes)
+        sub.lo0, sub.lo1 = self.lo0[index], self.lo1[index]
+        sub.hi0, sub.hi1 = self.hi0[index], self.hi1[index]
+        sub.area = self.area[index]
+        return sub
 
     def iou(self, rows: _Index, other: _Boxes, cols: _Index) -> np.ndarray:
         """IoU matrix (len(rows), len(cols)) of ``self[rows]`` against ``other[cols]``."""
@@ -112,7 +119,14 @@ def _resolve(suppresses: np.ndarray) -> np.ndarray:
 
 
 def _greedy(boxes: _Boxes, classes: np.ndarray | None, iou_threshold: float) -> np.ndarray:
-    """Kept positions (ascending) among boxes sorted by priority; ``classes`` masks pairs."""
+    """Kept positions (ascending) among boxes sorted by priority; ``classes`` masks pairs.
+
+    Per-class: once a suppression pass leaves more than ``_GROUP_ABOVE`` candidates (many
+    boxes that overlap nothing kept so far, e.g. scattered low scores), the rest is split
+    by class, so cross-class pairs are no longer computed. Greedy NMS allows the switch at
+    any point: the survivors of a pass are suppressed by no kept box, so their outcome
+    depends on each other alone.
+    """
     n = len(boxes.area)
     # Until the first suppression pass, the remaining candidates are a contiguous range.
     block: _Index = slice(0, min(n, _BLOCK))
@@ -131,6 +145,10 @@ def _greedy(boxes: _Boxes, classes: np.ndarray | None, iou_threshold: float) -> 
             break
         remaining = _survivors(boxes, classes, iou_threshold, kept, remaining)
         if remaining.size == 0:
+            break
+        if classes is not None and remaining.size > _GROUP_ABOVE:
+            rest = _greedy_by_class(boxes.subset(remaining), classes[remaining], iou_threshold)
+            kept_parts.append(remaining[rest])
             break
         block, remaining = remaining[:_BLOCK], remaining[_BLOCK:]
     return np.concatenate(kept_parts) if len(kept_parts) > 1 else kept_parts[0]
@@ -215,11 +233,8 @@ def nms(
         sorted_boxes = _Boxes(ordered)
         if class_ids is None:
             kept = _greedy(sorted_boxes, None, iou_threshold)
-        elif len(order) <= _GROUP_ABOVE:
-            # Masking cross-class pairs is cheaper than a Python step per class here.
-            kept = _greedy(sorted_boxes, class_ids[order], iou_threshold)
         else:
-            kept = _greedy_by_class(sorted_boxes, class_ids[order], iou_threshold)
+            kept = _greedy(sorted_boxes, class_ids[order], iou_threshold)
     result = order[kept]
     if max_detections is not None:
         result = result[:max_detections]
@@ -261,9 +276,5 @@ def _greedy_by_class(boxes: _Boxes, classes: np.ndarray, iou_threshold: float) -
     bounds = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
     kept = []
     for members in np.split(by_class, bounds):
-        sub = _Boxes.__new__(_Boxes)
-        sub.lo0, sub.lo1 = boxes.lo0[members], boxes.lo1[members]
-        sub.hi0, sub.hi1 = boxes.hi0[members], boxes.hi1[members]
-        sub.area = boxes.area[members]
-        kept.append(members[_greedy(sub, None, iou_threshold)])
+        kept.append(members[_greedy(boxes.subset(members), None, iou_threshold)])
     return np.sort(np.concatenate(kept))
