@@ -207,9 +207,8 @@ def nms(
 
     order = np.argsort(-scores, kind="stable")
     # argsort puts NaN last; NaN scores take no part.
-    nan_count = int(np.count_nonzero(np.isnan(scores)))
-    if nan_count:
-        order = order[: len(order) - nan_count]
+    if np.isnan(scores[order[-1]]):
+        order = order[: len(order) - int(np.count_nonzero(np.isnan(scores)))]
         if order.size == 0:
             return np.zeros(0, np.int64)
     if class_ids is not None:
