@@ -160,7 +160,8 @@ def convert(opts: ConvertOptions) -> ConvertResult:
             )
         warnings.append(
             f"the converted model is not full-integer: {ops} run(s) in float "
-            f"({len(summary.float_ops)} op(s) touch float tensors; see quantization.float_ops)"
+            f"({len(summary.float_ops)} op(s) touch float tensors; listed in the card's "
+            "quantization.float_fallback_ops)"
         )
 
     card = _card(opts, built, labels, frames, summary, float_summary)
@@ -461,11 +462,12 @@ def _card(
             "edgetpu": opts.edgetpu,
             "inputs": [t.to_card() for t in summary.inputs],
             "outputs": [t.to_card() for t in summary.outputs],
+            "size_bytes": summary.size_bytes,
             "ops": summary.num_ops,
             "op_counts": summary.op_counts,
-            "size_bytes": summary.size_bytes,
-            "float_size_bytes": float_summary.size_bytes,
-            "float_ops": summary.float_ops,
+            # Ops of this model that still touch float tensors (empty when full-integer).
+            "float_fallback_ops": summary.float_ops,
+            "float_model": {"size_bytes": float_summary.size_bytes, "ops": float_summary.num_ops},
             **({"cpu_float_postprocess": POSTPROCESS_OP} if summary.has_postprocess_op else {}),
             "calibration": frames.summary(),
         },

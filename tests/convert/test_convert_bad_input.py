@@ -209,7 +209,7 @@ def test_float_fallback_is_listed_in_the_report_and_card(
     assert "not full-integer" in err
     quant = yaml.safe_load(out.with_suffix(".yaml").read_text())["quantization"]
     assert quant["type"] == "int8_float_fallback"
-    assert any(op.startswith("SIN") for op in quant["float_ops"])
+    assert any(op.startswith("SIN") for op in quant["float_fallback_ops"])
 
 
 def test_fidelity_below_threshold_fails_and_writes_nothing(capsys, model_dir, out_dir, calib_dir):

@@ -102,7 +102,7 @@ def test_keras_ssd_head_converts_to_full_integer_with_anchor_card(
     }
     quant = card["quantization"]
     assert quant["type"] == "full_int8" and quant["io"] == "uint8"
-    assert quant["float_ops"] == []
+    assert quant["float_fallback_ops"] == []
     assert [t["dtype"] for t in quant["inputs"] + quant["outputs"]] == ["uint8"] * 3
     assert quant["calibration"]["frames"] == 16
     assert quant["fidelity"]["frames"] == 16
