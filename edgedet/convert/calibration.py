@@ -9,6 +9,7 @@ float32 input), so the quantizer sees exactly what the float model would see on 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,6 @@ from edgedet.errors import InputError
 from edgedet.modelcard import InputSpec
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpg", ".mjpeg")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ def load_frames(
     if not src.exists():
         raise InputError(f"calibration source {src} does not exist; pass a video or image folder")
     wanted = calibration_count + holdout_count
+    if calibration_count < 1 or holdout_count < 0:
+        raise InputError("ask for at least one calibration frame and zero or more held back")
     if src.is_dir():
         frames, ids, total = _read_folder(src, wanted, frame_range)
     else:
@@ -239,8 +241,6 @@ class ProgressBar:
         self.total, self.label, self.width, self.done = max(total, 1), label, width, 0
 
     def step(self) -> None:
-        import sys
-
         self.done += 1
         filled = self.width * self.done // self.total
         if filled == self.width * (self.done - 1) // self.total and self.done != self.total:
@@ -250,7 +250,5 @@ class ProgressBar:
         sys.stderr.flush()
 
     def close(self) -> None:
-        import sys
-
         sys.stderr.write("\n")
         sys.stderr.flush()
