@@ -144,8 +144,13 @@ def load_anchors(path: Path | None) -> dict | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import os
+
     from edgedet.convert.pipeline import ConvertOptions, convert
 
+    # TensorFlow's C++ INFO/WARNING lines would bury the report; --debug keeps them.
+    if not getattr(args, "debug", False):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _require_tensorflow()
     opts = ConvertOptions(
         source=args.source,
