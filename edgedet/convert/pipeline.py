@@ -33,7 +33,6 @@ from edgedet.convert.verify import POSTPROCESS_OP
 from edgedet.errors import InputError, ModelError
 from edgedet.modelcard import CARD_FORMAT, InputSpec
 
-SOURCE_KINDS = ("frozen_graph", "saved_model", "keras")
 HEADS = ("ssd", "yolov8", "yolov5")
 DEFAULT_IOU = 0.6  # the TF OD API SSD configs' NMS IoU
 # Predictions for AP are pooled from this score up, so AP traces the whole precision/recall
