@@ -69,7 +69,12 @@ class Preprocessor:
             )
             if not identity:
                 # cv2.LUT wants a uint8-typed table; int8 codes are carried bit-for-bit.
-                self._lut = np.ascontiguousarray(table.view(np.uint8).reshape(1, 256, 3))
+                # One shared table (the usual scalar mean/std) runs twice as fast as three.
+                codes = table.view(np.uint8)
+                if np.array_equal(codes, codes[:, :1].repeat(3, axis=1)):
+                    self._lut = np.ascontiguousarray(codes[:, 0])
+                else:
+                    self._lut = np.ascontiguousarray(codes.reshape(1, 256, 3))
         elif self.dtype != np.float32:
             raise InputError(f"unsupported model input type {self.dtype}")
         self._canvas = np.empty((self.height, self.width, 3), np.uint8)
