@@ -59,3 +59,16 @@ def test_quantize_table_is_monotonic_and_in_range():
     table = quantize_table([127.5] * 3, [127.5] * 3, 0.00784, 127, np.uint8)
     assert table.shape == (256, 3)
     assert np.all(np.diff(table.astype(int), axis=0) >= 0)
+
+
+def test_per_channel_mean_and_std_quantize_each_channel_with_its_own_table():
+    spec = InputSpec(color="rgb", mean=(120.0, 110.0, 100.0), std=(60.0, 58.0, 57.0))
+    scale, zero_point = 0.02, 128
+    pre = Preprocessor(spec, 8, 8, np.uint8, scale, zero_point)
+    frame = np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    out = np.empty((8, 8, 3), np.uint8)
+    pre(frame, out)
+    rgb = frame[..., ::-1].astype(np.float32)
+    normalized = (rgb - np.float32([120, 110, 100])) / np.float32([60, 58, 57])
+    expected = np.clip(np.round(normalized / np.float32(scale)) + zero_point, 0, 255)
+    np.testing.assert_array_equal(out, expected.astype(np.uint8))
