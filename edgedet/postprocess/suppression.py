@@ -26,7 +26,15 @@ import numpy as np
 _Index = slice | np.ndarray  # a slice where positions are contiguous: views, not copies
 
 _BLOCK = 64  # candidates resolved together with one IoU matrix
-_TINY = 16  # up to this many finite candidates, a plain Python loop beats numpy's overhead
+# A plain Python loop over finite candidates beats numpy's per-call overhead while the
+# number of IoU evaluations stays small: class-agnostic up to _TINY candidates; per-class
+# (each candidate only meets kept boxes of its class) up to _PYTHON_MAX candidates, while
+# at most _PYTHON_WORK IoU evaluations per candidate (+ _PYTHON_WORK_BASE) are spent.
+# Past that budget the vectorized path takes over from where the loop stopped.
+_TINY = 16
+_PYTHON_MAX = 128
+_PYTHON_WORK = 3
+_PYTHON_WORK_BASE = 64
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
 _GROUP_ABOVE = 512  # per-class NMS splits what is left by class above this many
 
@@ -118,8 +126,17 @@ def _resolve(suppresses: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=np.intp)
 
 
-def _greedy(boxes: _Boxes, classes: np.ndarray | None, iou_threshold: float) -> np.ndarray:
+def _greedy(
+    boxes: _Boxes,
+    classes: np.ndarray | None,
+    iou_threshold: float,
+    kept_before: np.ndarray = np.zeros(0, np.intp),  # noqa: B008 (read-only default)
+    start: int = 0,
+) -> np.ndarray:
     """Kept positions (ascending) among boxes sorted by priority; ``classes`` masks pairs.
+
+    ``kept_before``/``start``: greedy already decided positions ``< start`` and kept
+    ``kept_before`` among them.
 
     Per-class: once a suppression pass leaves more than ``_GROUP_ABOVE`` candidates (many
     boxes that overlap nothing kept so far, e.g. scattered low scores), the rest is split
@@ -128,10 +145,17 @@ def _greedy(boxes: _Boxes, classes: np.ndarray | None, iou_threshold: float) -> 
     depends on each other alone.
     """
     n = len(boxes.area)
-    # Until the first suppression pass, the remaining candidates are a contiguous range.
-    block: _Index = slice(0, min(n, _BLOCK))
-    remaining: _Index = slice(block.stop, n)
     kept_parts = []
+    if len(kept_before):  # greedy already ran on [0, start): continue from there
+        kept_parts.append(kept_before)
+        remaining = _survivors(boxes, classes, iou_threshold, kept_before, np.arange(start, n))
+        if remaining.size == 0:
+            return kept_before
+        block, remaining = remaining[:_BLOCK], remaining[_BLOCK:]
+    else:
+        # Until the first suppression pass, the remaining candidates are a contiguous range.
+        block = slice(start, min(n, start + _BLOCK))
+        remaining = slice(block.stop, n)
     while True:
         suppresses = boxes.suppresses(block, block, iou_threshold)
         if classes is not None:
@@ -216,24 +240,26 @@ def nms(
         if class_ids.shape != scores.shape:
             raise ValueError(f"class_ids shape {class_ids.shape} != scores shape {scores.shape}")
 
+    n = len(order)
     ordered = boxes[order].astype(np.float64, copy=False)
-    if len(order) <= _TINY and np.isfinite(ordered).all():
-        kept = _greedy_python(
+    sorted_classes = None if class_ids is None else class_ids[order]
+    kept_before, start = np.zeros(0, np.intp), 0
+    if n <= (_TINY if class_ids is None else _PYTHON_MAX) and np.isfinite(ordered).all():
+        budget = n * n if n <= _TINY else _PYTHON_WORK * n + _PYTHON_WORK_BASE
+        python_kept, start = _greedy_python(
             ordered.tolist(),
-            None if class_ids is None else class_ids[order].tolist(),
+            None if sorted_classes is None else sorted_classes.tolist(),
             iou_threshold,
+            budget,
         )
-        result = order[kept] if max_detections is None else order[kept[:max_detections]]
-        return result.astype(np.int64, copy=False)
-
-    # 0/0 and inf - inf (zero-area, inverted or non-finite boxes) are handled by the
-    # comparisons; their warnings are noise.
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        sorted_boxes = _Boxes(ordered)
-        if class_ids is None:
-            kept = _greedy(sorted_boxes, None, iou_threshold)
-        else:
-            kept = _greedy(sorted_boxes, class_ids[order], iou_threshold)
+        kept_before = np.array(python_kept, dtype=np.intp)
+    if start == n:
+        kept = kept_before
+    else:
+        # 0/0 and inf - inf (zero-area, inverted or non-finite boxes) are handled by the
+        # comparisons; their warnings are noise.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            kept = _greedy(_Boxes(ordered), sorted_classes, iou_threshold, kept_before, start)
     result = order[kept]
     if max_detections is not None:
         result = result[:max_detections]
@@ -241,31 +267,37 @@ def nms(
 
 
 def _greedy_python(
-    boxes: list[list[float]], classes: list[int] | None, iou_threshold: float
-) -> list[int]:
-    """Kept positions for a few finite boxes in priority order, in Python floats.
+    boxes: list[list[float]], classes: list[int] | None, iou_threshold: float, budget: int
+) -> tuple[list[int], int]:
+    """Greedy over finite boxes in priority order, in Python floats, until ``budget`` IoU
+    evaluations are spent. Returns the kept positions and where it stopped (``len(boxes)``
+    when it finished).
 
-    The same float64 operations in the same order as :class:`_Boxes`, so the result is
-    identical to the vectorized path (finite inputs make Python's min/max agree with
-    numpy's).
+    The same float64 operations in the same order as :class:`_Boxes` (finite inputs make
+    Python's min/max agree with numpy's), so the result is identical to the vectorized
+    path. Kept boxes are bucketed by class, so a candidate only meets its own class.
     """
-    areas = [(hi0 - lo0) * (hi1 - lo1) for lo0, lo1, hi0, hi1 in boxes]
-    zero_suppresses = 0.0 > iou_threshold  # IoU 0 (union <= 0) vs a negative threshold
+    zero_suppresses = 0.0 > iou_threshold  # IoU 0 (no overlap, union <= 0) vs threshold
+    buckets: dict[int, list[tuple[float, float, float, float, float]]] = {}
     kept: list[int] = []
+    work = 0
     for i, (lo0, lo1, hi0, hi1) in enumerate(boxes):
-        for k in kept:
-            if classes is not None and classes[k] != classes[i]:
-                continue
-            klo0, klo1, khi0, khi1 = boxes[k]
+        if work > budget:
+            return kept, i
+        area = (hi0 - lo0) * (hi1 - lo1)
+        bucket = buckets.setdefault(0 if classes is None else classes[i], [])
+        work += len(bucket)
+        for klo0, klo1, khi0, khi1, karea in bucket:
             ih = min(khi0, hi0) - max(klo0, lo0)
             iw = min(khi1, hi1) - max(klo1, lo1)
             inter = (ih if ih > 0.0 else 0.0) * (iw if iw > 0.0 else 0.0)
-            union = areas[k] + areas[i] - inter
+            union = karea + area - inter
             if (inter / union > iou_threshold) if union > 0.0 else zero_suppresses:
                 break
         else:
+            bucket.append((lo0, lo1, hi0, hi1, area))
             kept.append(i)
-    return kept
+    return kept, len(boxes)
 
 
 def _greedy_by_class(boxes: _Boxes, classes: np.ndarray, iou_threshold: float) -> np.ndarray:

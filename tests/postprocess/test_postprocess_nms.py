@@ -42,29 +42,28 @@ def reference_nms(boxes, scores, iou_threshold, class_ids=None, max_detections=N
 
 
 @contextmanager
-def small_blocks(block: int, max_elements: int, group_above: int, tiny: int):
-    """Run nms with tiny blocks, chunks and class-group cut-off, so the paths that large N
-    takes (several blocks, chunked suppression, grouping by class) run on small N."""
-    values = {
-        "_BLOCK": block,
-        "_MAX_ELEMENTS": max_elements,
-        "_GROUP_ABOVE": group_above,
-        "_TINY": tiny,
-    }
-    saved = {name: getattr(nms_module, name) for name in values}
+def small_blocks(**values: int):
+    """Run nms with other size limits (module constants without the underscore), so the
+    paths large N takes (several blocks, chunked suppression, grouping by class, the
+    Python loop handing over to the vectorized path) run on small N."""
+    saved = {name: getattr(nms_module, "_" + name) for name in values}
     for name, value in values.items():
-        setattr(nms_module, name, value)
+        setattr(nms_module, "_" + name, value)
     try:
         yield
     finally:
         for name, value in saved.items():
-            setattr(nms_module, name, value)
+            setattr(nms_module, "_" + name, value)
 
 
-# (block, max_elements, group_above, tiny): the defaults (Python loop up to 16
-# candidates, one block above); the vectorized path for every size; several blocks with
-# class masks and chunked suppression; grouping by class.
-PATHS = [(64, 1 << 18, 2048, 16), (64, 1 << 18, 2048, 0), (3, 4, 2048, 0), (4, 1 << 18, 3, 0)]
+NO_PYTHON = {"TINY": 0, "PYTHON_MAX": 0}
+PATHS = {
+    "defaults": {},
+    "vectorized": NO_PYTHON,
+    "blocks of 3, chunks of 4": {"BLOCK": 3, "MAX_ELEMENTS": 4, **NO_PYTHON},
+    "grouping by class": {"BLOCK": 4, "GROUP_ABOVE": 3, **NO_PYTHON},
+    "python hands over": {"BLOCK": 3, "GROUP_ABOVE": 5, "PYTHON_WORK": 0, "PYTHON_WORK_BASE": 3},
+}
 
 
 # Coordinates on a coarse grid make exact ties, duplicates, IoU exactly equal to the
@@ -110,7 +109,7 @@ def candidates(draw, max_size=40):
 def test_nms_equals_plain_greedy_loop(path, data, iou_threshold, per_class, max_detections):
     boxes, scores, classes = data
     class_ids = classes if per_class else None
-    with small_blocks(*path):
+    with small_blocks(**PATHS[path]):
         kept = nms(boxes, scores, iou_threshold, class_ids, max_detections)
     assert kept.dtype == np.int64
     assert kept.tolist() == reference_nms(boxes, scores, iou_threshold, class_ids, max_detections)
@@ -207,7 +206,7 @@ def test_nan_and_infinite_boxes_never_suppress_at_non_negative_thresholds(path):
         [[0, 0, 1, 1], [np.nan, 0, 1, 1], [0, 0, np.inf, np.inf], [0, 0, 1, 1]], np.float32
     )
     scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
-    with small_blocks(*path):
+    with small_blocks(**PATHS[path]):
         assert nms(boxes, scores, 0.5).tolist() == [0, 1, 2]
         assert nms(boxes, scores, 0.0, np.array([0, 0, 0, 1])).tolist() == [0, 1, 2, 3]
 
@@ -217,7 +216,7 @@ def test_negative_threshold_suppresses_even_at_iou_zero(path):
     # IoU is 0 for zero-area boxes (union <= 0) and for disjoint boxes; 0 > -0.25.
     boxes = np.array([[0, 0, 0, 0], [0.5, 0.5, 0.5, 0.5], [2, 2, 3, 3]], np.float32)
     scores = np.array([0.9, 0.8, 0.7], np.float32)
-    with small_blocks(*path):
+    with small_blocks(**PATHS[path]):
         assert nms(boxes, scores, -0.25).tolist() == [0]
         assert nms(boxes, scores, 0.0).tolist() == [0, 1, 2]
         assert nms(boxes, scores, -0.25, np.array([0, 1, 0])).tolist() == [0, 1]
