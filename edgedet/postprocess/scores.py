@@ -190,14 +190,14 @@ def _prefilter(
     entry can pass.
     """
     if scale is not None:
-        dtype = _check_code_dtype(scores.dtype)
-        table = _code_table(float(scale), int(zero_point), dtype.str, activation)
-        code = threshold_code(min_score, scale, zero_point, dtype, activation)
+        code, table = _code_filter(
+            float(min_score), float(scale), int(zero_point), scores.dtype.char, activation
+        )
         if code is None:
             return None
-        mask = scores >= dtype.type(code)
+        mask = scores >= code
     else:
-        _activate(np.zeros(0, np.float32), activation)  # validates the name
+        _check_activation(activation)
         table = None
         if activation == "sigmoid":
             mask = scores >= np.float32(logit_prefilter_threshold(min_score))
@@ -209,6 +209,23 @@ def _prefilter(
     if anchor.size == 0:
         return None
     return anchor, column, table
+
+
+@functools.lru_cache(maxsize=256)
+def _code_filter(
+    min_score: float, scale: float, zero_point: int, dtype_char: str, activation: str
+) -> tuple[np.generic | None, np.ndarray]:
+    """(threshold code as a scalar of the codes' dtype or None, code table), cached: one
+    lookup per frame instead of several."""
+    dtype = _check_code_dtype(np.dtype(dtype_char))
+    code = _threshold_code(min_score, scale, zero_point, dtype.str, activation)
+    table = _code_table(scale, zero_point, dtype.str, activation)
+    return (None if code is None else dtype.type(code)), table
+
+
+def _check_activation(activation: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown score activation {activation!r}; expected one of {ACTIVATIONS}")
 
 
 def _nonzero_row_major(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,18 +313,20 @@ def filter_max_class_scores(
     rowmax = None
     if scale is not None:
         dtype = _check_code_dtype(scores.dtype)
-        code = threshold_code(min_score, scale, zero_point, dtype, activation)
+        code, _ = _code_filter(
+            float(min_score), float(scale), int(zero_point), dtype.char, activation
+        )
         if code is None:
             return _empty_result()
         if anchor_contiguous:
             rowmax = body.max(axis=1)
-            rows = np.flatnonzero(rowmax >= dtype.type(code))
+            rows = np.flatnonzero(rowmax >= code)
         else:
             rows = _candidate_rows(scores, min_score, scale, zero_point, activation, first_class)
         codes = np.ascontiguousarray(body[rows])
         cls, best = _best_code_class(codes, scale, zero_point, dtype, activation)
     else:
-        _activate(np.zeros(0, np.float32), activation)  # validates the name
+        _check_activation(activation)
         if anchor_contiguous:
             bound = logit_prefilter_threshold(min_score) if activation == "sigmoid" else min_score
             # fmax skips NaN, so a row with one NaN and one passing score is still found.

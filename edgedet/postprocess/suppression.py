@@ -32,7 +32,7 @@ _BLOCK = 64  # candidates resolved together with one IoU matrix
 # at most _PYTHON_WORK IoU evaluations per candidate (+ _PYTHON_WORK_BASE) are spent.
 # Past that budget the vectorized path takes over from where the loop stopped.
 _TINY = 16
-_PYTHON_MAX = 128
+_PYTHON_MAX = 256
 _PYTHON_WORK = 3
 _PYTHON_WORK_BASE = 64
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
