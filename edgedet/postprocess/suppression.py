@@ -10,13 +10,22 @@ IoU is computed in float64 with one fixed operation order, ``inter / ((area_a + 
 boxes bit for bit. Classes are never mixed by offsetting coordinates (the "batched"
 trick), which would change the rounding.
 
-How: the candidates still in play are kept in score order. The next ``_BLOCK`` of them
-(none suppressed by any box kept so far) are resolved greedily among themselves with one
-small IoU matrix; the boxes kept from that block then remove every remaining candidate
-they suppress, in one vectorized pass (chunked so no matrix exceeds ``_MAX_ELEMENTS``).
-Real heads fire clusters of overlapping candidates, so the first block or two usually
-settle everything; the cost is O(kept x candidates) elements and a Python step per block,
-never an N x N matrix.
+How, by size (all paths give the same answer; the tests run each one):
+
+- few candidates (the common case on a device): a plain Python loop in float64, kept
+  boxes bucketed by class, while the number of IoU evaluations stays within a budget;
+  numpy's per-call cost would dominate there;
+- otherwise blocks: the candidates still in play are kept in score order; the next
+  ``_BLOCK`` of them (none suppressed by any box kept so far) are resolved greedily among
+  themselves with one small IoU matrix, then the boxes kept from that block remove every
+  remaining candidate they suppress in one vectorized pass (chunked so no matrix exceeds
+  ``_MAX_ELEMENTS``). Real heads fire clusters of overlapping candidates, so a block or
+  two usually settle everything: O(kept x candidates) work, never an N x N matrix;
+- per-class, when a pass leaves many candidates (scattered boxes that overlap nothing),
+  the rest is split by class so cross-class pairs are not computed.
+
+Greedy NMS can switch strategy between candidates: once every kept box has removed what
+it suppresses, the outcome of the rest depends on the rest alone.
 """
 
 from __future__ import annotations
