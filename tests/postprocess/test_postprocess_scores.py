@@ -325,3 +325,22 @@ def test_float_best_class_equals_activate_then_argmax(activation):
                 filter_max_class_scores(layout, min_score, activation=activation),
                 reference_max_class(values, min_score, 0),
             )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    logits=st.lists(st.floats(-30, 30), min_size=1, max_size=40),
+    min_score=st.floats(0, 1),
+)
+def test_float64_inputs_are_filtered_like_activating_everything(logits, min_score):
+    # float64 logits go through the float32 sigmoid; float64 probabilities are compared in
+    # float64 and returned as float32.
+    array = np.array(logits, np.float64).reshape(-1, 1)
+    assert_same(
+        filter_class_scores(array, min_score, activation="sigmoid"),
+        reference_filter(sigmoid(array), min_score, 0),
+    )
+    probs = 1 / (1 + np.exp(-array))
+    anchor, cls, score = filter_class_scores(probs, min_score)
+    assert anchor.tolist() == np.flatnonzero(probs[:, 0] >= min_score).tolist()
+    np.testing.assert_array_equal(score, probs[anchor, 0].astype(np.float32))
