@@ -30,20 +30,23 @@ it suppresses, the outcome of the rest depends on the rest alone.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 _Index = slice | np.ndarray  # a slice where positions are contiguous: views, not copies
 
 _BLOCK = 64  # candidates resolved together with one IoU matrix
 # A plain Python loop over finite candidates beats numpy's per-call overhead while the
-# number of IoU evaluations stays small: class-agnostic up to _TINY candidates; per-class
-# (each candidate only meets kept boxes of its class) up to _PYTHON_MAX candidates, while
-# at most _PYTHON_WORK IoU evaluations per candidate (+ _PYTHON_WORK_BASE) are spent.
-# Past that budget the vectorized path takes over from where the loop stopped.
-_TINY = 16
+# number of IoU evaluations stays small. Per-class, a candidate only meets the kept boxes
+# of its class: up to _PYTHON_MAX candidates, while the projected number of evaluations
+# stays within _PYTHON_WORK per candidate (+ _PYTHON_WORK_BASE); past that (many boxes
+# kept) the vectorized path takes over from where the loop stopped. Class-agnostic, a
+# candidate meets every kept box: only up to _PYTHON_MAX_AGNOSTIC candidates.
 _PYTHON_MAX = 256
-_PYTHON_WORK = 3
-_PYTHON_WORK_BASE = 64
+_PYTHON_MAX_AGNOSTIC = 16
+_PYTHON_WORK = 2
+_PYTHON_WORK_BASE = 128
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
 _GROUP_ABOVE = 512  # per-class NMS splits what is left by class above this many
 
@@ -253,8 +256,9 @@ def nms(
     ordered = boxes[order].astype(np.float64, copy=False)
     sorted_classes = None if class_ids is None else class_ids[order]
     kept_before, start = np.zeros(0, np.intp), 0
-    if n <= (_TINY if class_ids is None else _PYTHON_MAX) and np.isfinite(ordered).all():
-        budget = n * n if n <= _TINY else _PYTHON_WORK * n + _PYTHON_WORK_BASE
+    limit = _PYTHON_MAX_AGNOSTIC if class_ids is None else _PYTHON_MAX
+    if n <= limit and np.isfinite(ordered).all():
+        budget = _PYTHON_WORK * n + _PYTHON_WORK_BASE
         python_kept, start = _greedy_python(
             ordered.tolist(),
             None if sorted_classes is None else sorted_classes.tolist(),
@@ -278,9 +282,9 @@ def nms(
 def _greedy_python(
     boxes: list[list[float]], classes: list[int] | None, iou_threshold: float, budget: int
 ) -> tuple[list[int], int]:
-    """Greedy over finite boxes in priority order, in Python floats, until ``budget`` IoU
-    evaluations are spent. Returns the kept positions and where it stopped (``len(boxes)``
-    when it finished).
+    """Greedy over finite boxes in priority order, in Python floats, while the projected
+    number of IoU evaluations stays within ``budget``. Returns the kept positions and
+    where it stopped (``len(boxes)`` when it finished).
 
     The same float64 operations in the same order as :class:`_Boxes` (finite inputs make
     Python's min/max agree with numpy's), so the result is identical to the vectorized
@@ -290,16 +294,34 @@ def _greedy_python(
     buckets: dict[int, list[tuple[float, float, float, float, float]]] = {}
     kept: list[int] = []
     work = 0
-    for i, (lo0, lo1, hi0, hi1) in enumerate(boxes):
-        if work > budget:
+    labels = itertools.repeat(0) if classes is None else classes
+    remaining = len(boxes)
+    for i, ((lo0, lo1, hi0, hi1), label) in enumerate(zip(boxes, labels, strict=False)):
+        bucket = buckets.get(label)
+        if bucket is None:
+            bucket = buckets[label] = []
+        # Hand over as soon as the work projected from the current bucket size exceeds
+        # the budget: many kept boxes mean many evaluations per candidate from here on.
+        if work + remaining * len(bucket) > budget:
             return kept, i
-        area = (hi0 - lo0) * (hi1 - lo1)
-        bucket = buckets.setdefault(0 if classes is None else classes[i], [])
+        remaining -= 1
         work += len(bucket)
+        area = (hi0 - lo0) * (hi1 - lo1)
         for klo0, klo1, khi0, khi1, karea in bucket:
-            ih = min(khi0, hi0) - max(klo0, lo0)
-            iw = min(khi1, hi1) - max(klo1, lo1)
-            inter = (ih if ih > 0.0 else 0.0) * (iw if iw > 0.0 else 0.0)
+            # Conditional expressions instead of min/max calls (about twice as fast);
+            # for finite floats they give the same values (the sign of a zero extent
+            # cannot change the IoU).
+            ih = (khi0 if khi0 < hi0 else hi0) - (klo0 if klo0 > lo0 else lo0)
+            if ih <= 0.0:  # no overlap: IoU 0
+                if zero_suppresses:
+                    break
+                continue
+            iw = (khi1 if khi1 < hi1 else hi1) - (klo1 if klo1 > lo1 else lo1)
+            if iw <= 0.0:
+                if zero_suppresses:
+                    break
+                continue
+            inter = ih * iw
             union = karea + area - inter
             if (inter / union > iou_threshold) if union > 0.0 else zero_suppresses:
                 break

@@ -56,13 +56,20 @@ def small_blocks(**values: int):
             setattr(nms_module, "_" + name, value)
 
 
-NO_PYTHON = {"TINY": 0, "PYTHON_MAX": 0}
+NO_PYTHON = {"PYTHON_MAX": 0, "PYTHON_MAX_AGNOSTIC": 0}
 PATHS = {
     "defaults": {},
     "vectorized": NO_PYTHON,
     "blocks of 3, chunks of 4": {"BLOCK": 3, "MAX_ELEMENTS": 4, **NO_PYTHON},
     "grouping by class": {"BLOCK": 4, "GROUP_ABOVE": 3, **NO_PYTHON},
-    "python hands over": {"BLOCK": 3, "GROUP_ABOVE": 5, "PYTHON_WORK": 0, "PYTHON_WORK_BASE": 3},
+    "python hands over": {
+        "BLOCK": 3,
+        "GROUP_ABOVE": 5,
+        "PYTHON_MAX_AGNOSTIC": 256,
+        "PYTHON_WORK": 0,
+        "PYTHON_WORK_BASE": 3,
+    },
+    "python only": {"PYTHON_MAX_AGNOSTIC": 256, "PYTHON_WORK_BASE": 10**9},
 }
 
 
