@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgedet.detections import Detections
+from edgedet.postprocess import nms
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,33 @@ class FrameGeometry:
             )
             boxes = (boxes - offset) / extent
         return np.clip(boxes, 0.0, 1.0, out=np.empty_like(boxes))
+
+
+def finish(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    params: DecodeParams,
+    geometry: FrameGeometry,
+) -> Detections:
+    """The last step of every decoder: candidates (already ``>= min_score``, boxes in
+    model-normalized coordinates) → frame coordinates clipped to [0, 1] → NMS → at most
+    ``max_detections``.
+
+    NMS runs on the boxes the caller receives (as the TF Object Detection API clips to its
+    window before NMS), so the output itself satisfies the contract: no two kept boxes of
+    one class (any class when ``agnostic``) overlap with IoU > ``iou_threshold``.
+    """
+    frame_boxes = geometry.to_frame(boxes)
+    class_ids = np.asarray(class_ids)
+    keep = nms(
+        frame_boxes,
+        scores,
+        params.iou_threshold,
+        class_ids=None if params.agnostic else class_ids,
+        max_detections=params.max_detections,
+    )
+    return Detections(frame_boxes[keep], scores[keep], class_ids[keep])
 
 
 class Decoder(ABC):

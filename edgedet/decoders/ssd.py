@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from edgedet.decoders.anchors import ssd_anchors
-from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo
+from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo, finish
 from edgedet.detections import Detections
 from edgedet.errors import LabelCountError, ModelError
-from edgedet.postprocess import dequantize, filter_class_scores, nms
+from edgedet.postprocess import dequantize, filter_class_scores
 
 _ACTIVATIONS = ("sigmoid", "softmax", "none")
 
@@ -168,12 +168,4 @@ class SsdDecoder(Decoder):
         boxes = decode_boxes(
             raw_boxes.astype(np.float32, copy=False), self.anchors[anchor_idx], self.box_scales
         )
-        boxes = geometry.to_frame(boxes)
-        keep = nms(
-            boxes,
-            scores,
-            params.iou_threshold,
-            class_ids=None if params.agnostic else class_idx,
-            max_detections=params.max_detections,
-        )
-        return Detections(boxes[keep], scores[keep], class_idx[keep].astype(np.int32))
+        return finish(boxes, scores, class_idx, params, geometry)

@@ -54,10 +54,10 @@ from typing import Any
 
 import numpy as np
 
-from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo
+from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo, finish
 from edgedet.detections import Detections
 from edgedet.errors import ModelError
-from edgedet.postprocess import dequantize, filter_class_scores, nms
+from edgedet.postprocess import dequantize, filter_class_scores
 
 OP_NAME = "TFLite_Detection_PostProcess"
 ROLES = ("boxes", "classes", "scores", "count")
@@ -298,11 +298,4 @@ class TflitePostprocessDecoder(Decoder):
             return Detections.empty()
         boxes = _values(outputs[boxes_at][0, rows], self._outputs[boxes_at])
         class_ids = np.rint(classes[rows]).astype(np.int32)
-        keep = nms(
-            boxes,
-            scores,
-            params.iou_threshold,
-            class_ids=None if params.agnostic else class_ids,
-            max_detections=params.max_detections,
-        )
-        return Detections(geometry.to_frame(boxes[keep]), scores[keep], class_ids[keep])
+        return finish(boxes, scores, class_ids, params, geometry)

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo
+from edgedet.decoders.base import DecodeParams, Decoder, FrameGeometry, TensorInfo, finish
 from edgedet.detections import Detections
 from edgedet.errors import LabelCountError, ModelError
 from edgedet.postprocess import (
@@ -65,7 +65,6 @@ from edgedet.postprocess import (
     filter_class_scores,
     filter_max_class_scores,
     logit_prefilter_threshold,
-    nms,
     sigmoid,
     threshold_code,
 )
@@ -207,14 +206,7 @@ class _YoloDecoder(Decoder):
         half_w = w * np.float32(0.5)
         half_h = h * np.float32(0.5)
         boxes = np.stack([cy - half_h, cx - half_w, cy + half_h, cx + half_w], axis=1)
-        keep = nms(
-            boxes,
-            scores,
-            params.iou_threshold,
-            class_ids=None if params.agnostic else class_ids,
-            max_detections=params.max_detections,
-        )
-        return Detections(geometry.to_frame(boxes[keep]), scores[keep], class_ids[keep])
+        return finish(boxes, scores, class_ids, params, geometry)
 
 
 class Yolov8Decoder(_YoloDecoder):

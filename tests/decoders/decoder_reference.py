@@ -126,9 +126,10 @@ def ref_yolo(
         width, height = np.float32(geometry.input_width), np.float32(geometry.input_height)
         cx, w, cy, h = cx / width, w / width, cy / height, h / height
     boxes = np.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], axis=1).reshape(-1, 4)
+    boxes = ref_to_frame(boxes, geometry)
     kept = ref_nms(boxes, scores, np.array(classes), iou_threshold, agnostic, max_detections)
     return (
-        ref_to_frame(boxes[kept], geometry),
+        boxes[kept],
         scores[kept],
         np.array(classes, np.int64)[kept],
     )
@@ -188,13 +189,13 @@ def ref_postprocess(
     count = int(round(float(values("output_0").reshape(-1)[0])))
     scores = values("output_1")[0, :count]
     classes = np.round(values("output_2")[0, :count]).astype(np.int64)
-    boxes = values("output_3")[0, :count]
+    boxes = ref_to_frame(values("output_3")[0, :count], geometry)
     keep = [i for i in range(count) if scores[i] >= np.float32(min_score)]
     kept = ref_nms(
         boxes[keep], scores[keep], classes[keep], iou_threshold, agnostic, max_detections
     )
     rows = np.array(keep, np.int64)[kept]
-    return ref_to_frame(boxes[rows], geometry), scores[rows], classes[rows]
+    return boxes[rows], scores[rows], classes[rows]
 
 
 def ssd_head_values(
