@@ -44,7 +44,7 @@ _BLOCK = 64  # candidates resolved together with one IoU matrix
 # kept) the vectorized path takes over from where the loop stopped. Class-agnostic, a
 # candidate meets every kept box: only up to _PYTHON_MAX_AGNOSTIC candidates.
 _PYTHON_MAX = 256
-_PYTHON_MAX_AGNOSTIC = 64
+_PYTHON_MAX_AGNOSTIC = 16
 _PYTHON_WORK = 2
 _PYTHON_WORK_BASE = 128
 _MAX_ELEMENTS = 1 << 18  # largest kept x remaining IoU matrix built at once (2 MiB f64)
