@@ -183,14 +183,15 @@ def _prefilter(
     zero_point: int,
     activation: str,
     first_class: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """Entries that may pass, as (anchor, column) in row-major order, and the code table.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool] | None:
+    """Entries that may pass, as (anchor, column) in row-major order, the code table, and
+    whether they all pass for sure.
 
-    A superset of the passing entries: the caller applies the exact test. None when no
-    entry can pass.
+    Otherwise a superset of the passing entries: the caller applies the exact test. None
+    when no entry can pass.
     """
     if scale is not None:
-        code, table = _code_filter(
+        code, table, all_pass = _code_filter(
             float(min_score), float(scale), int(zero_point), scores.dtype.char, activation
         )
         if code is None:
@@ -198,7 +199,7 @@ def _prefilter(
         mask = scores >= code
     else:
         _check_activation(activation)
-        table = None
+        table, all_pass = None, False
         if activation == "sigmoid":
             mask = scores >= np.float32(logit_prefilter_threshold(min_score))
         else:
@@ -208,19 +209,25 @@ def _prefilter(
     anchor, column = _nonzero_row_major(mask)
     if anchor.size == 0:
         return None
-    return anchor, column, table
+    return anchor, column, table, all_pass
 
 
 @functools.lru_cache(maxsize=256)
 def _code_filter(
     min_score: float, scale: float, zero_point: int, dtype_char: str, activation: str
-) -> tuple[np.generic | None, np.ndarray]:
-    """(threshold code as a scalar of the codes' dtype or None, code table), cached: one
-    lookup per frame instead of several."""
+) -> tuple[np.generic | None, np.ndarray, bool]:
+    """(threshold code as a scalar of the codes' dtype or None, code table, whether every
+    code from the threshold up passes), cached: one lookup per frame instead of several.
+    The last is what the scores' monotonicity promises; when it holds, survivors need no
+    re-check."""
     dtype = _check_code_dtype(np.dtype(dtype_char))
     code = _threshold_code(min_score, scale, zero_point, dtype.str, activation)
     table = _code_table(scale, zero_point, dtype.str, activation)
-    return (None if code is None else dtype.type(code)), table
+    if code is None:
+        return None, table, True
+    codes = np.arange(code, np.iinfo(dtype).max + 1).astype(dtype)
+    all_pass = bool(np.all(table[codes.view(np.uint8)] >= min_score))
+    return dtype.type(code), table, all_pass
 
 
 def _check_activation(activation: str) -> None:
@@ -269,20 +276,19 @@ def filter_class_scores(
     found = _prefilter(scores, min_score, scale, zero_point, activation, first_class)
     if found is None:
         return _empty_result()
-    anchor, column, table = found
+    anchor, column, table, all_pass = found
     raw = scores[anchor, column]
     if table is not None:
         values = table[raw.view(np.uint8)]
     else:
         values = _activate(raw, activation).astype(np.float32, copy=False)
-    exact = values >= min_score
-    if not exact.all():
-        anchor, column, values = anchor[exact], column[exact], values[exact]
-    return (
-        anchor.astype(np.int64, copy=False),
-        (column - first_class).astype(np.int64, copy=False),
-        values,
-    )
+    if not all_pass:
+        exact = values >= min_score
+        if not exact.all():
+            anchor, column, values = anchor[exact], column[exact], values[exact]
+    if first_class:
+        column = column - first_class
+    return anchor.astype(np.int64, copy=False), column.astype(np.int64, copy=False), values
 
 
 def filter_max_class_scores(
@@ -313,7 +319,7 @@ def filter_max_class_scores(
     rowmax = None
     if scale is not None:
         dtype = _check_code_dtype(scores.dtype)
-        code, _ = _code_filter(
+        code, _, _ = _code_filter(
             float(min_score), float(scale), int(zero_point), dtype.char, activation
         )
         if code is None:

@@ -344,3 +344,20 @@ def test_float64_inputs_are_filtered_like_activating_everything(logits, min_scor
     anchor, cls, score = filter_class_scores(probs, min_score)
     assert anchor.tolist() == np.flatnonzero(probs[:, 0] >= min_score).tolist()
     np.testing.assert_array_equal(score, probs[anchor, 0].astype(np.float32))
+
+
+def test_quantized_filter_with_survivor_recheck_gives_the_same(monkeypatch):
+    # The re-check of survivors (kept for a code table that were ever not monotone) is a
+    # no-op on monotone tables: forcing it must not change any result.
+    real = scores_module._code_filter
+
+    def recheck_always(*key):
+        code, table, _ = real(*key)
+        return code, table, False
+
+    monkeypatch.setattr(scores_module, "_code_filter", recheck_always)
+    for dtype, scale, zero_point, activation in QUANT_PARAMS[:4]:
+        values = dequantize(all_codes(dtype), scale, zero_point)
+        if activation == "sigmoid":
+            values = sigmoid(values)
+        check_quantized(dtype, scale, zero_point, activation, threshold_sweep(values)[::17])
