@@ -119,8 +119,10 @@ def threshold_code(
     "Passes" means ``activation(dequantize(c, scale, zero_point)) >= min_score`` with the
     functions of this module and the comparison rule of the module docstring. Scores are
     non-decreasing in the code, so ``codes >= threshold_code(...)`` selects exactly the
-    passing codes; :func:`filter_class_scores` nevertheless re-checks survivors against
-    the table, so even a one-ULP wobble of ``exp`` could not admit a failing code.
+    passing codes. :func:`filter_class_scores` does not rely on that blindly: it checks
+    once per (threshold, quantization) that every code from the threshold up passes and
+    otherwise re-checks each survivor, so even a one-ULP wobble of ``exp`` could not admit
+    a failing code.
     """
     dtype = _check_code_dtype(dtype)
     return _threshold_code(float(min_score), float(scale), int(zero_point), dtype.str, activation)
