@@ -21,8 +21,6 @@ from edgedet.postprocess import (
 )
 from edgedet.postprocess import scores as scores_module
 
-CODE_DTYPES = [np.uint8, np.int8]
-
 
 def all_codes(dtype) -> np.ndarray:
     info = np.iinfo(dtype)
