@@ -142,7 +142,7 @@ def check_quantized(dtype, scale, zero_point, activation, min_scores):
         passing = np.flatnonzero(values >= min_score)
         want_code = int(codes[passing[0]]) if passing.size else None
         assert threshold_code(min_score, scale, zero_point, dtype, activation) == want_code
-        if want_code is not None:  # monotone: every code from the threshold up passes
+        if want_code is not None and scale > 0:  # monotone: every code from it up passes
             assert (values[codes >= want_code] >= min_score).all()
         for first_class, layout in ((0, head), (1, head), (1, np.asfortranarray(head))):
             assert_same(
@@ -359,3 +359,16 @@ def test_quantized_filter_with_survivor_recheck_gives_the_same(monkeypatch):
         if activation == "sigmoid":
             values = sigmoid(values)
         check_quantized(dtype, scale, zero_point, activation, threshold_sweep(values)[::17])
+
+
+@pytest.mark.parametrize("activation", ["none", "sigmoid"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_a_negative_scale_still_filters_exactly(dtype, activation):
+    # Scores then fall as codes rise: "codes >= threshold code" is only a superset and
+    # the survivors' re-check has to do the work.
+    scale, zero_point = -0.05, 3
+    values = dequantize(all_codes(dtype), scale, zero_point)
+    if activation == "sigmoid":
+        values = sigmoid(values)
+    check_quantized(dtype, scale, zero_point, activation, threshold_sweep(values)[::13])
+    check_best_class(dtype, scale, zero_point, activation)
