@@ -37,14 +37,21 @@ def decode_boxes(
     ``[ycenter, xcenter, height, width]``. Returns float32 (K, 4) ``[ymin, xmin, ymax, xmax]``
     in the model input's normalized coordinates (not clipped).
     """
-    sy, sx, sh, sw = (np.float32(s) for s in box_scales)
-    ycenter = encodings[:, 0] / sy * anchors[:, 2] + anchors[:, 0]
-    xcenter = encodings[:, 1] / sx * anchors[:, 3] + anchors[:, 1]
-    half_h = np.exp(encodings[:, 2] / sh) * anchors[:, 2] * np.float32(0.5)
-    half_w = np.exp(encodings[:, 3] / sw) * anchors[:, 3] * np.float32(0.5)
-    return np.stack(
-        [ycenter - half_h, xcenter - half_w, ycenter + half_h, xcenter + half_w], axis=1
-    ).astype(np.float32, copy=False)
+    scales = np.asarray(box_scales, np.float32)
+    sizes = anchors[:, 2:]
+    # (y, x) pairs in one call each: per element the same float32 operations, in the same
+    # order, as the API's coder: t / scale * anchor_size + anchor_centre, and
+    # exp(t / scale) * anchor_size / 2 for the half extents.
+    centres = encodings[:, :2] / scales[:2]
+    centres *= sizes
+    centres += anchors[:, :2]
+    half = np.exp(encodings[:, 2:] / scales[2:])
+    half *= sizes
+    half *= np.float32(0.5)
+    boxes = np.empty((len(encodings), 4), np.float32)
+    np.subtract(centres, half, out=boxes[:, :2])
+    np.add(centres, half, out=boxes[:, 2:])
+    return boxes
 
 
 class SsdDecoder(Decoder):
