@@ -129,34 +129,6 @@ class ModelCard:
             raise ModelError(f"model card {path} is not valid YAML: {exc}") from None
         return cls.from_mapping(data or {}, path)
 
-    def to_mapping(self) -> dict[str, Any]:
-        """The card as plain data, in the key order of docs/DESIGN.md."""
-        inp = self.input
-        return {
-            "format": CARD_FORMAT,
-            "name": self.name,
-            "file": self.file,
-            "sha256": self.sha256,
-            "labels": list(self.labels),
-            "input": {
-                "height": inp.height,
-                "width": inp.width,
-                "color": inp.color,
-                "resize": inp.resize,
-                "mean": inp.mean[0] if len(inp.mean) == 1 else list(inp.mean),
-                "std": inp.std[0] if len(inp.std) == 1 else list(inp.std),
-                **({"pad_value": inp.pad_value} if inp.resize == "letterbox" else {}),
-            },
-            "decoder": dict(self.decoder),
-            "quantization": dict(self.quantization),
-            "defaults": {
-                "min_score": self.defaults.min_score,
-                "iou": self.defaults.iou,
-                "max_detections": self.defaults.max_detections,
-            },
-            "source": dict(self.source),
-        }
-
 
 def card_path_for(model_path: str | os.PathLike[str]) -> Path | None:
     """The card beside a model: ``<stem>.yaml``; for ``x_edgetpu.tflite`` also ``x.yaml``
