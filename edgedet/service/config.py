@@ -564,24 +564,19 @@ def overrides_from_args(args: argparse.Namespace) -> list[Override]:
         else:
             put("log.enabled", "true", "--log")
             put("log.path", log, "--log")
-    mqtt = getattr(args, "mqtt", None)
-    if mqtt is not None:
-        if mqtt.lower() == "off":
-            put("mqtt.enabled", "false", "--mqtt")
-        else:
-            host, port = _split_host_port(mqtt, "--mqtt", 1883)
-            put("mqtt.enabled", "true", "--mqtt")
-            put("mqtt.host", host, "--mqtt")
-            put("mqtt.port", port, "--mqtt")
-    http = getattr(args, "http", None)
-    if http is not None:
-        if http.lower() == "off":
-            put("http.enabled", "false", "--http")
-        else:
-            host, port = _split_host_port(http, "--http", 8080)
-            put("http.enabled", "true", "--http")
-            put("http.host", host, "--http")
-            put("http.port", port, "--http")
+    # --mqtt / --http: HOST:PORT enables the section at that address, 'off' disables it.
+    for section, default_port in (("mqtt", 1883), ("http", 8080)):
+        value = getattr(args, section, None)
+        if value is None:
+            continue
+        flag = f"--{section}"
+        if value.lower() == "off":
+            put(f"{section}.enabled", "false", flag)
+            continue
+        host, port = _split_host_port(value, flag, default_port)
+        put(f"{section}.enabled", "true", flag)
+        put(f"{section}.host", host, flag)
+        put(f"{section}.port", port, flag)
     for item in getattr(args, "set_", None) or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
