@@ -31,7 +31,25 @@ def _bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-class CameraSource(Source):
+class _CaptureSource(Source):
+    """What the OpenCV sources share: one ``VideoCapture``, frames numbered from 0."""
+
+    # Set by each subclass's __init__ and open().
+    _cap: cv2.VideoCapture | None
+    _index: int
+
+    def _frame(self, image: np.ndarray) -> Frame:
+        frame = Frame(self._index, _bgr(image), time.time())
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class CameraSource(_CaptureSource):
     """A live camera or stream: camera index, ``/dev/videoN``, or an rtsp/http(s) URL.
 
     ``timeout`` (seconds) bounds opening a stream and each read where the backend
@@ -106,17 +124,10 @@ class CameraSource(Source):
         ok, image = self._cap.read()
         if not ok or image is None:
             raise SourceError(f"source {self.uri}: no frame (camera unplugged or stream stalled)")
-        frame = Frame(self._index, _bgr(image), time.time())
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        return self._frame(image)
 
 
-class VideoFileSource(Source):
+class VideoFileSource(_CaptureSource):
     """A video file, read once (``EndOfSource`` at the end) or looped.
 
     Looping reopens the file by path, so a file replaced on disk is picked up, and a file
@@ -164,11 +175,4 @@ class VideoFileSource(Source):
             if not ok or image is None:
                 what = "has no frames" if was_empty else "cannot be read after reopening"
                 raise SourceError(f"source {self.path}: {what}")
-        frame = Frame(self._index, _bgr(image), time.time())
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        return self._frame(image)
