@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# `make pi-check`: install edgedet in an emulated Raspberry Pi OS (Debian bookworm arm64
+# under qemu-user) exactly as README.md's Pi section says, run it, and compare its
+# detections with this (x86-64) machine's.
+#
+# For each recipe marked `<!-- pi-check: NAME venv=DIR -->` in README.md (the fenced sh
+# block after the marker), in one cached arm64 root:
+#   1. run the block as root (`sudo ` dropped; `'edgedet[...]'` installs this checkout;
+#      `systemctl` skipped: no systemd in a chroot; `service install` gets --dry-run --root /);
+#   2. `edgedet detect --json` on fixed frames of the bundled clip and `edgedet run
+#      --max-frames` on the clip, both compared with the same commands run here: the
+#      detections must be identical (label, class, score and box, compared exactly);
+#   3. `edgedet service install --dry-run --root /`;
+#   4. recipe `system` only: the venv uses apt's NumPy, apt's NumPy-built extension
+#      (python3-opencv's cv2) imports in it, and `source: auto` with a config and no
+#      camera fails with one line naming the picamera2 import error.
+#
+# Needs root, mmdebstrap and qemu-user-static (installed with apt-get when missing) and
+# network access to deb.debian.org and the Python package index. Environment:
+#   EDGEDET_PI_CHECK_CACHE   cache directory (default /var/cache/edgedet-pi-check): the
+#                            arm64 root (rebuilt when its package list changes) and pip's
+#                            download cache; remove it to start from scratch.
+#   EDGEDET_PI_CHECK_BOARD   pi4 (default, QEMU_CPU=cortex-a72) or pi5 (cortex-a76).
+#   EDGEDET_PI_CHECK_RECIPES recipes to run (default: every marked one).
+#   EDGEDET_PI_CHECK_MIRROR  Debian mirror (default http://deb.debian.org/debian).
+#   PYTHON                   the x86-64 reference interpreter (default .venv/bin/python).
+#
+# python3-picamera2 (and its simplejpeg, libcamera) are in the Raspberry Pi OS archive
+# only, not in Debian: the root gets python3-numpy in its place, and apt's python3-opencv
+# plays the part of an apt extension built against apt's NumPy 1.24.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${EDGEDET_PI_CHECK_CACHE:-/var/cache/edgedet-pi-check}
+BOARD=${EDGEDET_PI_CHECK_BOARD:-pi4}
+MIRROR=${EDGEDET_PI_CHECK_MIRROR:-http://deb.debian.org/debian}
+HOST_PY=${PYTHON:-$REPO/.venv/bin/python}
+FRAMES=${EDGEDET_PI_CHECK_FRAMES:-40}
+ROOT=$CACHE/bookworm-arm64
+OUT=$CACHE/results
+case $BOARD in
+pi4) QEMU_CPU=cortex-a72 ;;
+pi5) QEMU_CPU=cortex-a76 ;;
+*) echo "pi-check: EDGEDET_PI_CHECK_BOARD=$BOARD: use pi4 or pi5" >&2; exit 2 ;;
+esac
+# Packages every recipe's root has; the recipes' own apt-get lines are added below.
+BASE_PACKAGES=(python3 python3-venv python3-pip ca-certificates passwd)
+# Raspberry Pi OS archive packages missing from Debian → what stands in for them.
+declare -A SUBSTITUTE=([python3-picamera2]=python3-numpy)
+
+t0=$(date +%s)
+say() { printf '[pi-check %4ss] %s\n' "$(($(date +%s) - t0))" "$*"; }
+die() { echo "pi-check: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it builds and chroots into an arm64 root)"
+[ -x "$HOST_PY" ] || die "$HOST_PY not found; run \`make venv\` or set PYTHON"
+
+# --- README recipes ---------------------------------------------------------------------
+recipe_names() { sed -n 's/^<!-- pi-check: \([a-z0-9_-]*\) .*-->$/\1/p' "$REPO/README.md"; }
+recipe_venv() { sed -n "s/^<!-- pi-check: $1 venv=\([^ ]*\) -->\$/\1/p" "$REPO/README.md"; }
+recipe_block() { # the fenced block after the marker, verbatim
+    awk -v m="<!-- pi-check: $1 " 'index($0, m) == 1 {f = 1; next}
+        f == 1 && /^```/ {f = 2; next} f == 2 && /^```/ {exit} f == 2 {print}' "$REPO/README.md"
+}
+recipe_script() { # the block as run in the chroot (see the header)
+    recipe_block "$1" | sed -e 's/^sudo //' -e 's/| sudo /| /g' \
+        -e "s#'edgedet\\[#'/opt/edgedet-src[#g" -e 's#install edgedet$#install /opt/edgedet-src#' \
+        -e 's/^\(.*edgedet service install\)\(.*\)$/\1 --dry-run --root \/\2/' \
+        -e 's/^systemctl /: skipped in a chroot: systemctl /' \
+        -e 's/apt-get install /apt-get install -y --no-install-recommends /'
+}
+mapfile -t RECIPES < <(if [ -n "${EDGEDET_PI_CHECK_RECIPES:-}" ]; then
+    tr ' ' '\n' <<<"$EDGEDET_PI_CHECK_RECIPES"; else recipe_names; fi)
+[ ${#RECIPES[@]} -gt 0 ] || die "no <!-- pi-check: NAME venv=DIR --> marker in README.md"
+packages=("${BASE_PACKAGES[@]}")
+for r in "${RECIPES[@]}"; do
+    [ -n "$(recipe_venv "$r")" ] || die "README.md has no recipe '$r'"
+    for p in $(recipe_block "$r" | sed -n 's/.*apt-get install \(.*\)$/\1/p'); do
+        packages+=("${SUBSTITUTE[$p]:-$p}")
+    done
+done
+mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+
+# --- host tools ------------------------------------------------------------------------
+if ! command -v mmdebstrap >/dev/null || [ ! -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ]; then
+    say "installing mmdebstrap and qemu-user-static"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        mmdebstrap qemu-user-static binfmt-support >/dev/null
+fi
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    [ -e /proc/sys/fs/binfmt_misc/register ] ||
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    update-binfmts --enable qemu-aarch64
+fi
+
+# --- the arm64 root (cached) ------------------------------------------------------------
+mkdir -p "$CACHE" "$OUT"
+stamp="bookworm arm64 ${packages[*]}"
+if [ ! -f "$ROOT/.edgedet-pi-check" ] || [ "$(cat "$ROOT/.edgedet-pi-check")" != "$stamp" ]; then
+    say "building the arm64 root: ${packages[*]}"
+    rm -rf "$ROOT" "$ROOT.tmp"
+    mmdebstrap --quiet --arch=arm64 --variant=apt --include="$(IFS=,; echo "${packages[*]}")" \
+        bookworm "$ROOT.tmp" "$MIRROR"
+    echo "$stamp" >"$ROOT.tmp/.edgedet-pi-check"
+    mv "$ROOT.tmp" "$ROOT"
+    say "root built: $(du -sh "$ROOT" | cut -f1)"
+else
+    say "reusing the cached root $ROOT"
+fi
+
+# The registry is reached through this machine's CA certificates and pip configuration.
+mkdir -p "$ROOT/usr/local/share/ca-certificates" "$ROOT/etc/xdg"
+cp -a /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
+[ -d /etc/xdg/pip ] && rm -rf "$ROOT/etc/xdg/pip" && cp -a /etc/xdg/pip "$ROOT/etc/xdg/pip"
+pass_env=()
+while IFS='=' read -r name value; do
+    case $value in /*) [ -e "$ROOT$value" ] || continue ;; esac # a host-only path
+    pass_env+=("$name=$value")
+done < <(env | grep -E '^(PIP_[A-Z_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)=' || true)
+
+# This checkout (tracked and new files, not .venv or .git) as the package to install.
+rm -rf "$ROOT/opt/edgedet-src"
+mkdir -p "$ROOT/opt/edgedet-src"
+git -C "$REPO" ls-files -z --cached --others --exclude-standard |
+    (cd "$REPO" && xargs -0 tar -cf - --no-recursion --ignore-failed-read) |
+    tar -xf - -C "$ROOT/opt/edgedet-src"
+
+mounts=()
+cleanup() {
+    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+mount -t proc proc "$ROOT/proc" && mounts+=("$ROOT/proc")
+# qemu-user 7.2 passes the host's x86 /proc/cpuinfo through, on which XNNPACK's CPU
+# detection crashes: show the board's own instead.
+mount --bind "$REPO/tools/pi-check/cpuinfo-$BOARD" "$ROOT/proc/cpuinfo" &&
+    mounts+=("$ROOT/proc/cpuinfo")
+mkdir -p "$ROOT/dev/shm" && mount -t tmpfs shm "$ROOT/dev/shm" && mounts+=("$ROOT/dev/shm")
+[ -e "$ROOT/dev/null" ] || die "$ROOT/dev has no device nodes"
+
+in_root() { # run bash -c "$1" in the root, as root, with the emulated CPU
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        LANG=C.UTF-8 QEMU_CPU="$QEMU_CPU" "${pass_env[@]}" \
+        chroot "$ROOT" /bin/bash -euo pipefail -c "$1"
+}
+in_root 'update-ca-certificates >/dev/null; uname -m; python3 --version'
+
+# --- x86-64 reference ---------------------------------------------------------------------
+clip=$(ls "$REPO"/models/samples/vtest_clip.* | head -n1)
+rm -rf "$OUT" && mkdir -p "$OUT/frames"
+say "x86-64 reference: $FRAMES frames of $(basename "$clip")"
+"$HOST_PY" - "$clip" "$OUT/frames" <<'EOF'
+import sys
+import cv2
+cap = cv2.VideoCapture(sys.argv[1])
+for i in range(0, 60, 10):  # lossless PNGs: both sides read the same pixels
+    cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+    ok, frame = cap.read()
+    assert ok, i
+    cv2.imwrite(f"{sys.argv[2]}/frame{i:03d}.png", frame)
+EOF
+cp -r "$OUT/frames" "$ROOT/tmp/pi-check-frames"
+cp "$clip" "$ROOT/tmp/pi-check-clip${clip##*/vtest_clip}"
+host_edgedet() { PYTHONPATH=$REPO "$HOST_PY" -m edgedet "$@"; }
+host_edgedet detect --json "$OUT"/frames/*.png | sed "s#$OUT/frames/##" >"$OUT/x86_64.detect.jsonl"
+host_edgedet run --source "$clip" --max-frames "$FRAMES" --http off \
+    --log "$OUT/x86_64.run.jsonl" >/dev/null
+
+# --- the recipes ----------------------------------------------------------------------------
+failed=()
+for r in "${RECIPES[@]}"; do
+    venv=$(recipe_venv "$r")
+    log=$OUT/$r.log
+    say "recipe $r: README block as run:"
+    recipe_script "$r" | sed 's/^/    /'
+    start=$(date +%s)
+    if ! in_root "rm -rf $venv; $(recipe_script "$r")" >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        failed+=("$r: install (see $log)")
+        continue
+    fi
+    say "recipe $r: installed in $(($(date +%s) - start)) s; $(in_root "$venv/bin/python -c \
+'import numpy, cv2, sys; print(\"numpy\", numpy.__version__, \"opencv\", cv2.__version__)'")"
+    check() { # NAME SCRIPT: run SCRIPT in the root, keep its output in $OUT/$r.NAME
+        if ! in_root "$2" >"$OUT/$r.$1" 2>"$OUT/$r.$1.err"; then
+            cat "$OUT/$r.$1.err" >&2
+            failed+=("$r: $1")
+            return 1
+        fi
+    }
+    check detect.jsonl "cd /tmp/pi-check-frames && $venv/bin/edgedet detect --json *.png" &&
+        "$HOST_PY" "$REPO/tools/pi_check_compare.py" "$OUT/x86_64.detect.jsonl" \
+            "$OUT/$r.detect.jsonl" || failed+=("$r: detect differs")
+    check run.out "rm -f /tmp/run.jsonl; $venv/bin/edgedet run --source /tmp/pi-check-clip* \
+--max-frames $FRAMES --http off --log /tmp/run.jsonl >/dev/null; cat /tmp/run.jsonl" &&
+        "$HOST_PY" "$REPO/tools/pi_check_compare.py" "$OUT/x86_64.run.jsonl" "$OUT/$r.run.out" ||
+        failed+=("$r: run differs")
+    check service.out "$venv/bin/edgedet service install --dry-run --root /" ||
+        failed+=("$r: service install")
+    if [ "$r" = system ]; then
+        # apt's NumPy is the venv's, and an apt extension built against it imports there.
+        check abi.out "$venv/bin/python -c 'import numpy; assert numpy.__file__.startswith(\"/usr/lib/python3/dist-packages/\"), numpy.__file__; print(\"numpy\", numpy.__version__, numpy.__file__)'
+$venv/bin/python -c 'import importlib.util as u, glob; p = glob.glob(\"/usr/lib/python3/dist-packages/cv2*.so\") or glob.glob(\"/usr/lib/python3/dist-packages/cv2/**/cv2*.so\", recursive=True); s = u.spec_from_file_location(\"cv2\", p[0]); m = u.module_from_spec(s); s.loader.exec_module(m); print(\"apt cv2\", m.__version__, \"imports with\", __import__(\"numpy\").__version__)'" ||
+            failed+=("$r: apt numpy ABI")
+        # A config and no camera: `auto` must not fall back to the sample clip.
+        in_root "printf 'source:\n  uri: auto\n' >/tmp/auto.yaml; $venv/bin/edgedet run \
+--config /tmp/auto.yaml --max-frames 1 --http off" >"$OUT/$r.auto.out" 2>&1 && rc=0 || rc=$?
+        if [ "$rc" != 2 ] || ! grep -q picamera2 "$OUT/$r.auto.out"; then
+            cat "$OUT/$r.auto.out" >&2
+            failed+=("$r: source auto with a config (exit $rc)")
+        else
+            say "recipe $r: source auto with a config: $(tail -n1 "$OUT/$r.auto.out")"
+        fi
+    fi
+done
+
+say "done: board $BOARD (QEMU_CPU=$QEMU_CPU), root $(du -sh "$ROOT" | cut -f1), cache $(du -sh "$CACHE" | cut -f1)"
+if [ ${#failed[@]} -gt 0 ]; then
+    printf 'pi-check FAILED: %s\n' "${failed[@]}" >&2
+    exit 1
+fi
+say "pi-check passed: ${RECIPES[*]}"
