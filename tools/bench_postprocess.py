@@ -392,7 +392,10 @@ def model_heads(max_frames: int) -> tuple[list[Head], list[float], list[np.ndarr
         if not ok:
             break
         frames.append(frame)
-        rgb = cv2.cvtColor(cv2.resize(frame, (width, height)), cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(
+            cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR_EXACT),
+            cv2.COLOR_BGR2RGB,
+        )
         if inp["dtype"] == np.float32:
             tensor = (rgb.astype(np.float32) - 127.5) / 127.5
         elif in_scale:  # quantized input: pixel -> normalized -> code

@@ -104,7 +104,7 @@ if [ ! -f "$ROOT/.edgedet-pi-check" ] || [ "$(cat "$ROOT/.edgedet-pi-check")" !=
         bookworm "$ROOT.tmp" "$MIRROR"
     echo "$stamp" >"$ROOT.tmp/.edgedet-pi-check"
     mv "$ROOT.tmp" "$ROOT"
-    say "root built: $(du -sh "$ROOT" | cut -f1)"
+    say "root built: $(du -sxh "$ROOT" | cut -f1)"
 else
     say "reusing the cached root $ROOT"
 fi
@@ -216,7 +216,7 @@ $venv/bin/python -c 'import importlib.util as u, glob; p = glob.glob(\"/usr/lib/
     fi
 done
 
-say "done: board $BOARD (QEMU_CPU=$QEMU_CPU), root $(du -sh "$ROOT" | cut -f1), cache $(du -sh "$CACHE" | cut -f1)"
+say "done: board $BOARD (QEMU_CPU=$QEMU_CPU), root $(du -sxh "$ROOT" | cut -f1), cache $(du -sxh "$CACHE" | cut -f1)"
 if [ ${#failed[@]} -gt 0 ]; then
     printf 'pi-check FAILED: %s\n' "${failed[@]}" >&2
     exit 1

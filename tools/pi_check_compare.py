@@ -44,9 +44,9 @@ def main(argv: list[str]) -> int:
         if len(a) != len(b) or [d["label"] for d in a] != [d["label"] for d in b]:
             problems.append(f"{key}: {len(a)} vs {len(b)} detections")
             continue
-        for da, db in zip(a, b):
+        for da, db in zip(a, b, strict=True):
             max_score = max(max_score, abs(da["score"] - db["score"]))
-            max_box = max(max_box, *(abs(x - y) for x, y in zip(da["box"], db["box"])))
+            max_box = max(max_box, *(abs(x - y) for x, y in zip(da["box"], db["box"], strict=True)))
         problems.append(f"{key}: scores or boxes differ")
     summary = (
         f"{other_path.name} vs {ref_path.name}: {len(ref)} records, {n_det} detections, "
