@@ -19,7 +19,14 @@ def run_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "LOGS_DIRECTORY", "JOURNAL_STREAM")
+        if k
+        not in (
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "LOGS_DIRECTORY",
+            "JOURNAL_STREAM",
+            "INVOCATION_ID",
+        )
     }
     env.update(extra)
     return env
