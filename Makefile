@@ -52,8 +52,8 @@ bench: $(STAMP)
 # Install as README.md's Pi section says in an emulated Raspberry Pi OS (Debian bookworm
 # arm64, qemu-user; root, ~2 GB in /var/cache/edgedet-pi-check) and compare the detections
 # with this machine's. Not part of `make test`: see tools/pi_check.sh.
-pi-check: $(STAMP)
-	PYTHON=$(abspath $(PY)) tools/pi_check.sh
+pi-check: $(STAMP) $(TFLITE_VENV)/.edgedet-installed
+	PYTHON=$(abspath $(PY)) TFLITE_PYTHON=$(abspath $(TFLITE_VENV))/bin/python tools/pi_check.sh
 
 clean:
 	rm -rf $(VENV) $(TFLITE_VENV) build *.egg-info

@@ -23,7 +23,8 @@
 #   EDGEDET_PI_CHECK_BOARD   pi4 (default, QEMU_CPU=cortex-a72) or pi5 (cortex-a76).
 #   EDGEDET_PI_CHECK_RECIPES recipes to run (default: every marked one).
 #   EDGEDET_PI_CHECK_MIRROR  Debian mirror (default http://deb.debian.org/debian).
-#   PYTHON                   the x86-64 reference interpreter (default .venv/bin/python).
+#   PYTHON, TFLITE_PYTHON    the x86-64 reference environments (default .venv/bin/python,
+#                            .venv-tflite-runtime/bin/python for backend=tflite_runtime).
 #
 # python3-picamera2 (and its simplejpeg, libcamera) are in the Raspberry Pi OS archive
 # only, not in Debian: the root gets python3-numpy in its place, and apt's python3-opencv
@@ -35,6 +36,7 @@ CACHE=${EDGEDET_PI_CHECK_CACHE:-/var/cache/edgedet-pi-check}
 BOARD=${EDGEDET_PI_CHECK_BOARD:-pi4}
 MIRROR=${EDGEDET_PI_CHECK_MIRROR:-http://deb.debian.org/debian}
 HOST_PY=${PYTHON:-$REPO/.venv/bin/python}
+HOST_TFLITE_PY=${TFLITE_PYTHON:-$REPO/.venv-tflite-runtime/bin/python}
 FRAMES=${EDGEDET_PI_CHECK_FRAMES:-40}
 ROOT=$CACHE/bookworm-arm64
 OUT=$CACHE/results
@@ -57,7 +59,10 @@ die() { echo "pi-check: $*" >&2; exit 1; }
 
 # --- README recipes ---------------------------------------------------------------------
 recipe_names() { sed -n 's/^<!-- pi-check: \([a-z0-9_-]*\) .*-->$/\1/p' "$REPO/README.md"; }
-recipe_venv() { sed -n "s/^<!-- pi-check: $1 venv=\([^ ]*\) -->\$/\1/p" "$REPO/README.md"; }
+recipe_attr() { # NAME KEY: the KEY=VALUE of the recipe's marker
+    sed -n "s/^<!-- pi-check: $1 .*\<$2=\([^ ]*\).* -->\$/\1/p" "$REPO/README.md"
+}
+recipe_venv() { recipe_attr "$1" venv; }
 recipe_block() { # the fenced block after the marker, verbatim
     awk -v m="<!-- pi-check: $1 " 'index($0, m) == 1 {f = 1; next}
         f == 1 && /^```/ {f = 2; next} f == 2 && /^```/ {exit} f == 2 {print}' "$REPO/README.md"
@@ -67,7 +72,8 @@ recipe_script() { # the block as run in the chroot (see the header)
         -e "s#'edgedet\\[#'/opt/edgedet-src[#g" -e 's#install edgedet$#install /opt/edgedet-src#' \
         -e 's/^\(.*edgedet service install\)\(.*\)$/\1 --dry-run --root \/\2/' \
         -e 's/^systemctl /: skipped in a chroot: systemctl /' \
-        -e 's/apt-get install /apt-get install -y --no-install-recommends /'
+        -e 's/apt-get install /apt-get install -y --no-install-recommends /' \
+        $(for p in "${!SUBSTITUTE[@]}"; do printf -- "-e s/\\<%s\\>/%s/ " "$p" "${SUBSTITUTE[$p]}"; done)
 }
 mapfile -t RECIPES < <(if [ -n "${EDGEDET_PI_CHECK_RECIPES:-}" ]; then
     tr ' ' '\n' <<<"$EDGEDET_PI_CHECK_RECIPES"; else recipe_names; fi)
@@ -163,10 +169,16 @@ for i in range(0, 60, 10):  # lossless PNGs: both sides read the same pixels
 EOF
 cp -r "$OUT/frames" "$ROOT/tmp/pi-check-frames"
 cp "$clip" "$ROOT/tmp/pi-check-clip${clip##*/vtest_clip}"
-host_edgedet() { PYTHONPATH=$REPO "$HOST_PY" -m edgedet "$@"; }
-host_edgedet detect --json "$OUT"/frames/*.png | sed "s#$OUT/frames/##" >"$OUT/x86_64.detect.jsonl"
-host_edgedet run --source "$clip" --max-frames "$FRAMES" --http off \
-    --log "$OUT/x86_64.run.jsonl" >/dev/null
+reference() { # BACKEND: the x86-64 outputs of this checkout with that interpreter
+    local py=$HOST_PY
+    [ "$1" = tflite_runtime ] && py=$HOST_TFLITE_PY
+    [ -f "$OUT/x86_64.$1.run.jsonl" ] && return 0
+    [ -x "$py" ] || die "$py not found (the x86-64 reference for backend $1)"
+    PYTHONPATH=$REPO "$py" -m edgedet detect --json --backend "$1" "$OUT"/frames/*.png |
+        sed "s#$OUT/frames/##" >"$OUT/x86_64.$1.detect.jsonl"
+    PYTHONPATH=$REPO "$py" -m edgedet run --backend "$1" --source "$clip" \
+        --max-frames "$FRAMES" --http off --log "$OUT/x86_64.$1.run.jsonl" >/dev/null
+}
 
 # --- the recipes ----------------------------------------------------------------------------
 failed=()
@@ -185,25 +197,37 @@ for r in "${RECIPES[@]}"; do
 'import numpy, cv2, sys; print(\"numpy\", numpy.__version__, \"opencv\", cv2.__version__)'")"
     check() { # NAME SCRIPT: run SCRIPT in the root, keep its output in $OUT/$r.NAME
         if ! in_root "$2" >"$OUT/$r.$1" 2>"$OUT/$r.$1.err"; then
-            cat "$OUT/$r.$1.err" >&2
+            tail -n 20 "$OUT/$r.$1.err" >&2
             failed+=("$r: $1")
             return 1
         fi
     }
-    check detect.jsonl "cd /tmp/pi-check-frames && $venv/bin/edgedet detect --json *.png" &&
-        "$HOST_PY" "$REPO/tools/pi_check_compare.py" "$OUT/x86_64.detect.jsonl" \
-            "$OUT/$r.detect.jsonl" || failed+=("$r: detect differs")
-    check run.out "rm -f /tmp/run.jsonl; $venv/bin/edgedet run --source /tmp/pi-check-clip* \
---max-frames $FRAMES --http off --log /tmp/run.jsonl >/dev/null; cat /tmp/run.jsonl" &&
-        "$HOST_PY" "$REPO/tools/pi_check_compare.py" "$OUT/x86_64.run.jsonl" "$OUT/$r.run.out" ||
-        failed+=("$r: run differs")
-    check service.out "$venv/bin/edgedet service install --dry-run --root /" ||
-        failed+=("$r: service install")
+    compare() { # REFERENCE OURS
+        "$HOST_PY" "$REPO/tools/pi_check_compare.py" "$1" "$2" | tee -a "$OUT/summary" ||
+            failed+=("$r: $(basename "$2") differs from x86-64")
+    }
+    backend=$(recipe_attr "$r" backend)
+    backend=${backend:-litert}
+    reference "$backend"
+    check golden "cd /opt/edgedet-src && $venv/bin/python tools/input_tensor_hashes.py \
+--backend $backend --check tests/core/input_tensor_golden.json" &&
+        say "recipe $r: input tensors equal the golden hashes"
+    if check detect.jsonl "cd /tmp/pi-check-frames && $venv/bin/edgedet detect --json \
+--backend $backend *.png"; then
+        compare "$OUT/x86_64.$backend.detect.jsonl" "$OUT/$r.detect.jsonl"
+    fi
+    if check run.jsonl "rm -f /tmp/run.jsonl; $venv/bin/edgedet run --backend $backend \
+--source /tmp/pi-check-clip* --max-frames $FRAMES --http off --log /tmp/run.jsonl >/dev/null
+cat /tmp/run.jsonl"; then
+        compare "$OUT/x86_64.$backend.run.jsonl" "$OUT/$r.run.jsonl"
+    fi
+    check service.out "$venv/bin/edgedet service install --dry-run --root /" &&
+        say "recipe $r: service install --dry-run: $(grep -c . "$OUT/$r.service.out") lines"
     if [ "$r" = system ]; then
         # apt's NumPy is the venv's, and an apt extension built against it imports there.
         check abi.out "$venv/bin/python -c 'import numpy; assert numpy.__file__.startswith(\"/usr/lib/python3/dist-packages/\"), numpy.__file__; print(\"numpy\", numpy.__version__, numpy.__file__)'
-$venv/bin/python -c 'import importlib.util as u, glob; p = glob.glob(\"/usr/lib/python3/dist-packages/cv2*.so\") or glob.glob(\"/usr/lib/python3/dist-packages/cv2/**/cv2*.so\", recursive=True); s = u.spec_from_file_location(\"cv2\", p[0]); m = u.module_from_spec(s); s.loader.exec_module(m); print(\"apt cv2\", m.__version__, \"imports with\", __import__(\"numpy\").__version__)'" ||
-            failed+=("$r: apt numpy ABI")
+$venv/bin/python -c 'import importlib.util as u, glob; p = glob.glob(\"/usr/lib/python3/dist-packages/cv2*.so\") or glob.glob(\"/usr/lib/python3/dist-packages/cv2/**/cv2*.so\", recursive=True); s = u.spec_from_file_location(\"cv2\", p[0]); m = u.module_from_spec(s); s.loader.exec_module(m); print(\"apt cv2\", m.__version__, \"imports with\", __import__(\"numpy\").__version__)'" &&
+            say "recipe $r: $(tr '\n' ';' <"$OUT/$r.abi.out")"
         # A config and no camera: `auto` must not fall back to the sample clip.
         in_root "printf 'source:\n  uri: auto\n' >/tmp/auto.yaml; $venv/bin/edgedet run \
 --config /tmp/auto.yaml --max-frames 1 --http off" >"$OUT/$r.auto.out" 2>&1 && rc=0 || rc=$?
