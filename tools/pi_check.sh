@@ -116,8 +116,11 @@ else
 fi
 
 # The registry is reached through this machine's CA certificates and pip configuration.
+# The host's bundle already includes its local CAs (/usr/local/share/ca-certificates);
+# copying it beats running update-ca-certificates under emulation (minutes).
 mkdir -p "$ROOT/usr/local/share/ca-certificates" "$ROOT/etc/xdg"
 cp -a /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
 [ -d /etc/xdg/pip ] && rm -rf "$ROOT/etc/xdg/pip" && cp -a /etc/xdg/pip "$ROOT/etc/xdg/pip"
 pass_env=()
@@ -151,7 +154,7 @@ in_root() { # run bash -c "$1" in the root, as root, with the emulated CPU
         LANG=C.UTF-8 QEMU_CPU="$QEMU_CPU" "${pass_env[@]}" \
         chroot "$ROOT" /bin/bash -euo pipefail -c "$1"
 }
-in_root 'update-ca-certificates >/dev/null; uname -m; python3 --version'
+say "in the root: $(in_root 'echo "$(uname -m), $(python3 --version)"')"
 
 # --- x86-64 reference ---------------------------------------------------------------------
 clip=$(ls "$REPO"/models/samples/vtest_clip.* | head -n1)
