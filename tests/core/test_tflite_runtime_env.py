@@ -66,7 +66,7 @@ def test_the_environment_is_numpy_1_opencv_4_and_tflite_runtime_2_14(tflite_pyth
 def test_input_tensors_match_the_golden_hashes_there(tflite_python):
     run(
         tflite_python,
-        "tools/input_tensor_hashes.py",
+        str(ROOT / "tools" / "input_tensor_hashes.py"),
         "--backend",
         "tflite_runtime",
         "--check",
