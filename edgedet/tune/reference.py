@@ -74,10 +74,10 @@ class ReferenceTruth:
     def __call__(self, image: np.ndarray) -> FrameTruth:
         if self._detector is not None:
             found = self._detector.detect(image, min_score=self.min_score)
-            boxes, scores, ids = found.boxes, found.scores, found.class_ids
+            boxes, ids = found.boxes, found.class_ids
         else:
             r = self._graph.detect(image, min_score=self.min_score)
-            boxes, scores, ids = r.boxes, r.scores, r.class_ids
+            boxes, ids = r.boxes, r.class_ids
         ids = np.asarray(ids, np.int64)
         valid = (ids >= 0) & (ids < len(self._class_of))
         mapped = np.full(len(ids), -1, np.int64)

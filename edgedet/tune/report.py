@@ -73,9 +73,10 @@ def markdown(result: TuneResult, plots: bool = True) -> str:
         f"{g.ious[0]:.2f}-{g.ious[-1]:.2f} step 0.05, from one inference per frame "
         f"(candidates with score >= {result.cache.floor:.2f}); matches at IoU >= 0.5; "
         f"AP by pycocotools",
-        f"- time: {result.seconds.get('total', 0):.1f} s (model {result.seconds.get('inference', 0):.1f} s, "
-        f"ground truth {result.seconds.get('ground_truth', 0):.1f} s, grid "
-        f"{result.seconds.get('grid', 0):.1f} s, AP {result.seconds.get('ap', 0):.1f} s)",
+        "- time: {total:.1f} s (model {inference:.1f} s, ground truth {ground_truth:.1f} s, "
+        "grid {grid:.1f} s, AP {ap:.1f} s)".format_map(
+            {"total": 0, "inference": 0, "ground_truth": 0, "grid": 0, "ap": 0, **result.seconds}
+        ),
         "",
         f"**Recommended: min_score {new.min_score:.2f}, iou {new.iou:.2f}** ({result.rule}).",
         "",

@@ -142,7 +142,8 @@ class Plan:
         if opts.write_card:
             if self.card_path is None or self.detector.card.path is None:
                 raise InputError(
-                    f"--write-card: {opts.model} has no model card ({opts.model.with_suffix('.yaml')}); "
+                    f"--write-card: {opts.model} has no model card "
+                    f"({opts.model.with_suffix('.yaml')}); "
                     "convert the model with `edgedet convert` or write the card first"
                 )
             check_card_writable(self.card_path)
