@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     )
 
     def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(message, flush=True)  # stderr carries only the one-line error, if any
 
     result = tune(opts, progress)
     from edgedet.tune.report import trade_summary, write_report

@@ -47,8 +47,13 @@ def coco_ap(
     sizes: Sequence[tuple[int, int]],
     num_classes: int,
     max_detections: int = 100,
+    recall_points: int = 101,
 ) -> ApResult:
-    """COCO AP per class of ``detections`` against ``truths`` (same frames, same order)."""
+    """COCO AP per class of ``detections`` against ``truths`` (same frames, same order).
+
+    ``recall_points``: where COCO samples the precision envelope (101, its default; many
+    more approach VOC's all-point area under the envelope).
+    """
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
@@ -103,6 +108,7 @@ def coco_ap(
         ev = COCOeval(gt, dt, iouType="bbox")
         ev.params.catIds = list(range(num_classes))
         ev.params.maxDets = [int(max_detections)]
+        ev.params.recThrs = np.linspace(0.0, 1.0, int(recall_points))
         ev.params.areaRng = [[0.0, 1e12]]
         ev.params.areaRngLbl = ["all"]
         ev.evaluate()

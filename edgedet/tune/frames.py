@@ -146,10 +146,22 @@ def open_frames(
     return FrameSet(path, tuple(f"frame_{i:06d}" for i in keep), video_indices=tuple(keep))
 
 
+def _quiet_opencv() -> None:
+    """FFmpeg prints its own line for a file it cannot parse; our error says it once."""
+    import os
+
+    import cv2
+
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def _video_length(path: Path) -> int:
     """Number of decodable frames (counted, since container headers can be wrong)."""
     import cv2
 
+    _quiet_opencv()
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

@@ -46,7 +46,9 @@ def truth_objects(image_folder, detector) -> dict[str, list[tuple[str, list[int]
         found = detector.detect(image, min_score=TRUTH_MIN_SCORE)
         boxes = []
         for ymin, xmin, ymax, xmax in found.boxes.astype(np.float64):
-            boxes.append(("person", [round(xmin * w), round(ymin * h), round(xmax * w), round(ymax * h)]))
+            boxes.append(
+                ("person", [round(xmin * w), round(ymin * h), round(xmax * w), round(ymax * h)])
+            )
         boxes.append(("dog", [5, 5, 60, 40]))
         objects[path.name] = boxes
     assert sum(len(v) for v in objects.values()) > 16

