@@ -35,7 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="reference detections with score >= this are the true objects (default 0.5)",
     )
-    p.add_argument("--frames", type=int, help="use N frames spread evenly (default: all)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="use N frames spread evenly (default: every image of a folder, 200 frames of a video)",
+    )
     p.add_argument(
         "--label-map",
         action="append",

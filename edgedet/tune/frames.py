@@ -18,6 +18,8 @@ import numpy as np
 from edgedet.errors import InputError
 from edgedet.sources import IMAGE_SUFFIXES
 
+VIDEO_FRAMES = 200  # frames sampled from a video when no limit is given
+
 
 def even_sample(count: int, limit: int | None) -> list[int]:
     """``limit`` indices spread evenly over ``range(count)`` (all of them when
@@ -116,7 +118,8 @@ def list_images(folder: Path) -> list[Path]:
 def open_frames(
     data: str | Path, limit: int | None = None, only: Sequence[str] | None = None
 ) -> FrameSet:
-    """The frames of ``data`` (an image folder or a video file), ``limit`` spread evenly.
+    """The frames of ``data`` (an image folder or a video file), ``limit`` spread evenly
+    (default: every image of a folder, `VIDEO_FRAMES` of a video).
 
     ``only``: for a folder, restrict to these relative names first (the annotated
     images), in that order. Raises `InputError` naming the path when there is nothing to
@@ -142,7 +145,7 @@ def open_frames(
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder; pass an image folder or a video")
     count = _video_length(path)
-    keep = even_sample(count, limit)
+    keep = even_sample(count, VIDEO_FRAMES if limit is None else limit)
     return FrameSet(path, tuple(f"frame_{i:06d}" for i in keep), video_indices=tuple(keep))
 
 
