@@ -73,9 +73,18 @@ def markdown(result: TuneResult, plots: bool = True) -> str:
         f"{g.ious[0]:.2f}-{g.ious[-1]:.2f} step 0.05, from one inference per frame "
         f"(candidates with score >= {result.cache.floor:.2f}); matches at IoU >= 0.5; "
         f"AP by pycocotools",
-        "- time: {total:.1f} s (model {inference:.1f} s, ground truth {ground_truth:.1f} s, "
-        "grid {grid:.1f} s, AP {ap:.1f} s)".format_map(
-            {"total": 0, "inference": 0, "ground_truth": 0, "grid": 0, "ap": 0, **result.seconds}
+        "- time: {total:.1f} s: loading the model, reference and frame list {setup:.1f} s, "
+        "decoding frames + the model {inference:.1f} s, ground truth {ground_truth:.1f} s, "
+        "grid {grid:.1f} s, AP {ap:.1f} s".format_map(
+            {
+                "total": 0,
+                "setup": 0,
+                "inference": 0,
+                "ground_truth": 0,
+                "grid": 0,
+                "ap": 0,
+                **result.seconds,
+            }
         ),
         "",
         f"**Recommended: min_score {new.min_score:.2f}, iou {new.iou:.2f}** ({result.rule}).",

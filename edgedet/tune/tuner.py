@@ -209,7 +209,7 @@ def tune(opts: TuneOptions, progress: Callable[[str], None] = lambda _m: None) -
     """Validate, run the model once per frame, evaluate the grid, recommend a setting."""
     started = time.perf_counter()
     plan = Plan(opts)
-    seconds: dict[str, float] = {}
+    seconds: dict[str, float] = {"setup": time.perf_counter() - started}
     try:
         progress(
             f"{len(plan.frames)} frames of {plan.frames.path}; ground truth: {plan.truth_source}"
