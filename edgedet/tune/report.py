@@ -135,21 +135,29 @@ def markdown(result: TuneResult, plots: bool = True) -> str:
             f"| {_f(m['f1'][si, ti])} | {int(m['detections'][si, ti])} | "
             f"{int(m['false_positives'][si, ti])} |"
         )
+    # NMS matters most where many candidates pass: show a low min_score beside the chosen one.
+    scores = sorted({0.3, new.min_score})
+    rows = [int(np.argmin(np.abs(g.min_scores - v))) for v in scores]
+    head = " | ".join(
+        f"recall @{g.min_scores[si]:.2f} | dup/object @{g.min_scores[si]:.2f} | "
+        f"detections @{g.min_scores[si]:.2f}"
+        for si in rows
+    )
     lines += [
         "",
-        f"## NMS iou (at min_score {new.min_score:.2f})",
+        "## NMS iou",
         "",
-        "| iou | AP@0.5 | AP@[.5:.95] | precision | recall | duplicates/object | detections |",
-        "|---|---|---|---|---|---|---|",
+        f"| iou | AP@0.5 | AP@[.5:.95] | {head} |",
+        "|---" * (3 + 3 * len(rows)) + "|",
     ]
-    si = int(np.argmin(np.abs(g.min_scores - new.min_score)))
     for ti, t in enumerate(g.ious):
         ap50, ap = result.ap_by_iou[ti].mean()
-        lines.append(
-            f"| {t:.2f} | {_f(ap50)} | {_f(ap)} | {_f(m['precision'][si, ti])} | "
+        cells = " | ".join(
             f"{_f(m['recall'][si, ti])} | {_f(m['duplicates_per_object'][si, ti])} | "
-            f"{int(m['detections'][si, ti])} |"
+            f"{int(m['detections'][si, ti])}"
+            for si in rows
         )
+        lines.append(f"| {t:.2f} | {_f(ap50)} | {_f(ap)} | {cells} |")
     lines.append("")
     if plots:
         lines += ["## Plots", ""]
@@ -229,7 +237,7 @@ def write_report(result: TuneResult, out: Path, plots: bool = True) -> Path:
             shots = example_frames(result, result.options.examples)
             if shots:
                 P.examples([img for _, img in shots], stage / "examples.png")
-        (stage / "tune.json").write_text(json.dumps(grid_json(result), indent=1) + "\n")
+        (stage / "tune.json").write_text(json.dumps(grid_json(result), separators=(",", ":")))
         (stage / "report.md").write_text(markdown(result, plots))
         for file in sorted(stage.iterdir()):
             os.replace(file, out / file.name)
