@@ -9,6 +9,7 @@ and nothing written; `tune` then runs the model once per frame and returns a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -194,13 +195,12 @@ class Plan:
 
 
 def _check_out(out: Path) -> None:
+    """Fail before the run when the report folder cannot be created or written."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; pass a folder for the report")
     parent = out if out.exists() else out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    import os
-
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"--out {out}: folder {parent} is not writable; choose another --out")
 
