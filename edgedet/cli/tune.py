@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     truth.add_argument(
         "--reference",
         metavar="MODEL",
-        help="ground truth from a reference model: a float .tflite, or the original TF "
-        "frozen graph .pb (needs edgedet[convert])",
+        help="ground truth from a reference model: a float .tflite, or the original TF1 "
+        "frozen graph .pb or TF2 Object Detection API SavedModel folder (needs edgedet[convert])",
     )
     p.add_argument(
         "--reference-min-score",

@@ -65,3 +65,50 @@ def test_seed_question_on_the_bundled_model_against_the_original_graph(
     assert np.all(np.diff(dets) >= 0) and dets[t[0.3]] < dets[t[0.6]]
     assert m["recall"][low, t[0.3]] < m["recall"][low, t[0.6]]
     assert m["duplicates_per_object"][s[0.2], t[0.8]] > m["duplicates_per_object"][s[0.2], t[0.3]]
+
+
+@pytest.fixture(scope="module")
+def graph_saved_model(odapi_graph, tmp_path_factory) -> Path:
+    """The frozen graph re-exported as a SavedModel with a TF2 OD API serving signature
+    (uint8 ``input_tensor`` [1, 300, 300, 3] → detection_boxes/scores/classes)."""
+    import tensorflow as tf
+
+    from edgedet.convert.odapi import load_graph_def
+
+    graph_def = load_graph_def(odapi_graph)
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.import_graph_def(graph_def, name=""), [])
+    names = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+    pruned = wrapped.prune("image_tensor:0", {n: f"{n}:0" for n in names})
+    module = tf.Module()
+    module.pruned = pruned
+    serve = tf.function(
+        lambda input_tensor: module.pruned(input_tensor),
+        input_signature=[tf.TensorSpec([1, 300, 300, 3], tf.uint8, name="input_tensor")],
+    )
+    path = tmp_path_factory.mktemp("graph-savedmodel") / "saved_model"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_savedmodel_reference_gives_the_graph_references_truth(
+    bundled_model, image_folder, odapi_graph, graph_saved_model
+):
+    import cv2
+
+    from edgedet.tune.reference import ReferenceTruth
+
+    graph = ReferenceTruth(odapi_graph, ("person",), {})
+    saved = ReferenceTruth(graph_saved_model, ("person",), {})
+    assert "SavedModel" in saved.description
+    total = 0
+    for path in sorted(image_folder.glob("*.png")):
+        image = cv2.imread(str(path))
+        a, b = graph(image), saved(image)
+        np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-5)
+        assert np.array_equal(a.class_ids, b.class_ids)
+        total += len(a.class_ids)
+    assert total > 16
+    graph.close()
+    saved.close()
