@@ -73,3 +73,36 @@ def test_unknown_label_names_the_label_and_the_fix(annotation_sets):
     ann = read_annotations(annotation_sets["voc"])
     with pytest.raises(InputError, match=r"label 'dog' .*--label-map dog=LABEL.*dog=-"):
         resolve_labels(ann.label_names(), ("person",), {}, ann.source)
+
+
+def test_yolo_and_voc_files_whose_image_is_missing(truth_objects, tmp_path):
+    objects = {**truth_objects, "gone.png": [("person", [1, 2, 30, 40])]}
+    names = sorted(truth_objects)
+    yolo = read_annotations(write_yolo(tmp_path / "yolo", objects))
+    with pytest.raises(InputError, match=r"gone\.txt: no image gone\.\* in the data folder"):
+        match_images(yolo, names)
+    voc = read_annotations(write_voc(tmp_path / "voc", objects))
+    with pytest.raises(InputError, match=r"image gone\.png is annotated but not in the data"):
+        match_images(voc, names)
+
+
+def test_an_unreachable_target_names_the_flag(annotation_sets, image_folder, bundled_model):
+    opts = TuneOptions(
+        bundled_model,
+        image_folder,
+        annotations=annotation_sets["yolo"],
+        label_map=("dog=-",),
+        target_recall=1.0,
+        plots=False,
+    )
+    # The truth holds boxes the model finds at 0.6, so full recall is reachable...
+    assert tune(opts).chosen.recall == 1.0
+    # ...but not with an object nothing detects.
+    extra = annotation_sets["yolo"].parent / "yolo-extra"
+    write_yolo(extra, {"frame0.png": [("person", [700, 500, 760, 570])]})
+    with pytest.raises(InputError, match=r"no setting reaches recall 1 .*lower --target-recall"):
+        tune(
+            TuneOptions(
+                bundled_model, image_folder, annotations=extra, target_recall=1.0, plots=False
+            )
+        )
