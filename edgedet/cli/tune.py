@@ -99,17 +99,9 @@ def main(args: argparse.Namespace) -> int:
     print(trade_summary(result))
     print(f"report: {report}")
     if opts.write_card:
-        from edgedet.modelcard import write_defaults
+        from edgedet.modelcard import card_path_for, write_defaults
 
-        card = result_card_path(opts.model)
+        card = card_path_for(opts.model)  # checked to exist and be writable before the run
         write_defaults(card, min_score=new.min_score, iou=new.iou, tuned=result.provenance())
         print(f"card: {card} (defaults min_score {new.min_score:.2f}, iou {new.iou:.2f})")
     return 0
-
-
-def result_card_path(model: Path) -> Path:
-    from edgedet.modelcard import card_path_for
-
-    card = card_path_for(model)
-    assert card is not None  # checked before the run
-    return card

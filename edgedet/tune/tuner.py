@@ -101,10 +101,8 @@ class TuneResult:
         }
 
 
-def _check_fraction(flag: str, value: float | None, low_open: bool = True) -> None:
-    if value is None:
-        return
-    if not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0):
+def _check_fraction(flag: str, value: float | None) -> None:
+    if value is not None and not 0.0 < value <= 1.0:  # also rejects NaN
         raise InputError(f"{flag} must be in (0, 1], got {value}")
 
 
@@ -113,7 +111,7 @@ class Plan:
 
     def __init__(self, opts: TuneOptions) -> None:
         from edgedet.detector import Detector
-        from edgedet.modelcard import card_path_for, check_card_writable
+        from edgedet.modelcard import check_card_writable
 
         if opts.annotations is not None and opts.reference is not None:
             raise InputError("pass either --annotations or --reference, not both")
@@ -139,9 +137,9 @@ class Plan:
                 "tune computes AP with pycocotools: pip install 'edgedet[tune]'"
             ) from None
         self.detector = Detector.open(opts.model)
-        self.card_path = card_path_for(opts.model)
+        self.card_path = self.detector.card.path  # None for a model without a card
         if opts.write_card:
-            if self.card_path is None or self.detector.card.path is None:
+            if self.card_path is None:
                 raise InputError(
                     f"--write-card: {opts.model} has no model card "
                     f"({opts.model.with_suffix('.yaml')}); "
@@ -154,12 +152,14 @@ class Plan:
         self.reference = None
         data = Path(opts.data).expanduser()
         if opts.annotations is not None:
-            self.annotations = read_annotations(opts.annotations)
+            if not data.exists():
+                raise InputError(f"{data}: no such folder; pass the folder of annotated images")
             if not data.is_dir():
                 raise InputError(
                     f"{data}: annotations refer to image files, so DATA must be the image "
                     "folder (for a video, use --reference or extract the annotated frames)"
                 )
+            self.annotations = read_annotations(opts.annotations)
             self._class_of = resolve_labels(
                 self.annotations.label_names(), self.labels, label_map, self.annotations.source
             )
