@@ -211,7 +211,12 @@ class Detector:
         ``score >= s``. This runs the decoder with an infinite IoU threshold: NMS then
         suppresses nothing (IoU > inf is never true) but still sorts.
         """
-        params = DecodeParams(_check_fraction("floor", floor), float("inf"), 2**62, False)
+        params = DecodeParams(
+            min_score=_check_fraction("floor", floor),
+            iou_threshold=float("inf"),
+            max_detections=2**62,
+            agnostic=False,
+        )
         geometry, *_ = self._preprocess_and_invoke(frame)
         outputs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
         result = self.decoder.decode(outputs, params, geometry)
