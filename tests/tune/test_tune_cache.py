@@ -93,3 +93,49 @@ def test_cache_matches_the_detect_command(image_folder, detector):
                 json.loads(line)["detections"]
                 == cache.detections_at(i, min_score, iou).to_records()
             )
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(("version", "quant"), [(8, "uint8"), (5, "float")])
+def test_cache_equals_detect_on_a_multiclass_yolo_head(tmp_path_factory, version, quant):
+    """Per-class NMS, YOLO decoders, quantized and float heads: a tiny real model whose
+    head is the frame's pixels (tests/modelfactory.py), fed crowded random boxes."""
+    pytest.importorskip("tensorflow")
+    import modelfactory
+
+    from edgedet.detector import Detector
+
+    anchors, classes, size = 60, 4, (32, 32)
+    path = modelfactory.cached_model(
+        tmp_path_factory.mktemp("tune-yolo"),
+        "yolo",
+        version=version,
+        num_anchors=anchors,
+        num_classes=classes,
+        quant=quant,
+        input_size=size,
+    )
+    labels = tmp_path_factory.mktemp("labels") / "labels.txt"
+    labels.write_text("".join(f"c{i}\n" for i in range(classes)))
+    detector = Detector.open(path, labels_path=labels)
+    rng = np.random.default_rng(3)
+    frames = []
+    first = 5 if version == 5 else 4
+    for _ in range(4):
+        values = np.zeros((anchors, first + classes), np.float32)
+        values[:, :2] = rng.uniform(0.3, 0.7, (anchors, 2))  # centres: a crowd
+        values[:, 2:4] = rng.uniform(0.1, 0.4, (anchors, 2))
+        values[:, first:] = rng.uniform(0, 1, (anchors, classes)) ** 3
+        if version == 5:
+            values[:, 4] = rng.uniform(0.5, 1.0, anchors)
+        rgb = modelfactory.head_image(values, size)[0]
+        pixels = np.round(127.5 + 127.5 * rgb).astype(np.uint8)
+        frames.append(np.ascontiguousarray(pixels[:, :, ::-1]))
+    cache = build_cache(detector, ((f"f{i}", f) for i, f in enumerate(frames)), 0.05)
+    kept = 0
+    for min_score, iou in SETTINGS:
+        for i, frame in enumerate(frames):
+            expected = detector.detect(frame, min_score=min_score, iou_threshold=iou)
+            assert same(cache.detections_at(i, min_score, iou), expected)
+            kept += len(expected)
+    assert kept > 50 and len(set(np.concatenate([c.class_ids for c in cache.candidates]))) == 4
