@@ -277,6 +277,10 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[str, ...]:
     return tuple(lines)
 
 
+class _BlockMapping(dict):
+    """A mapping `write_defaults` writes in YAML block style."""
+
+
 def write_defaults(
     card_path: str | os.PathLike[str],
     *,
@@ -307,7 +311,17 @@ def write_defaults(
     defaults.update(min_score=float(min_score), iou=float(iou), tuned=dict(tuned))
     data["defaults"] = defaults
     ModelCard.from_mapping(data, card_path)
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+    # The rest of the card keeps the converter's style (flow style for short leaf maps);
+    # the provenance block reads better one key per line.
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(
+        _BlockMapping, lambda d, m: d.represent_mapping("tag:yaml.org,2002:map", m, False)
+    )
+    defaults["tuned"] = _BlockMapping(defaults["tuned"])
+    text = yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=100)
     folder = card_path.parent
     tmp = None
     try:
