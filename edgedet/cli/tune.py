@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reference-min-score",
         type=float,
+        metavar="S",
         default=0.5,
         help="reference detections with score >= this are the true objects (default 0.5)",
     )

@@ -41,6 +41,8 @@ class ReferenceTruth:
         self.min_score = float(min_score)
         self._graph = None
         self._detector = None
+        if not self.path.exists():
+            raise InputError(f"--reference {self.path}: no such file or folder")
         if self.path.suffix == ".tflite":
             from edgedet.detector import Detector
 
@@ -66,8 +68,6 @@ class ReferenceTruth:
                 f"score >= {min_score:g})"
             )
         else:
-            if not self.path.exists():
-                raise InputError(f"--reference {self.path}: no such file or folder")
             raise InputError(
                 f"--reference {self.path}: expected a .tflite model, a TF1 frozen graph (.pb) "
                 "or a TF2 Object Detection API SavedModel folder"

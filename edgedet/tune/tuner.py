@@ -118,7 +118,7 @@ class Plan:
         if opts.annotations is None and opts.reference is None:
             raise InputError(
                 "tune needs ground truth: --annotations FILE|DIR (COCO, YOLO, VOC) or "
-                "--reference MODEL (a float .tflite or the original frozen graph)"
+                "--reference MODEL (a float .tflite, the original frozen graph or SavedModel)"
             )
         if opts.target_precision is not None and opts.target_recall is not None:
             raise InputError("pass either --target-precision or --target-recall, not both")
