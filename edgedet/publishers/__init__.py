@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,20 +20,32 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from edgedet.errors import ConfigError
 from edgedet.publishers import STAT_KEYS, Publisher, dumps_record
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Loopback HTTP: /healthz /metrics /latest /snapshot.jpg (the `http` section)."""
+
+    enabled: bool = setting(True)
+    host: str = setting("127.0.0.1")
+    port: int = setting(8080, lo=0, hi=65535, doc="0: pick a free port")
+
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 JPEG_QUALITY = 85

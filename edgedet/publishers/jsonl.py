@@ -22,18 +22,34 @@ import errno
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedet.publishers import QueuedPublisher, dumps_record
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """JSON-lines detections log, one record per processed frame (the `log` section)."""
+
+    enabled: bool = setting(True)
+    path: str | None = setting(
+        None,
+        doc="null: $LOGS_DIRECTORY/detections.jsonl under systemd, else ./edgedet-detections.jsonl",
+    )
+    max_bytes: int = setting(10_000_000, lo=1024, doc="rotate when the file would grow past this")
+    backups: int = setting(5, lo=0, hi=1000, doc="rotated files kept")
+    queue_size: int = setting(1000, lo=1, hi=1_000_000)
 
 
 class JsonlLogPublisher(QueuedPublisher):

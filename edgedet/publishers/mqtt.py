@@ -29,18 +29,40 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgedet.errors import ConfigError
 from edgedet.publishers import QueuedPublisher, dumps_record
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT to a broker on the device, topics in DESIGN.md (the `mqtt` section)."""
+
+    enabled: bool = setting(False)
+    host: str = setting("localhost")
+    port: int = setting(1883, lo=1, hi=65535)
+    prefix: str | None = setting(None, doc="null: edgedet/<device_id>")
+    client_id: str | None = setting(None, doc="null: edgedet-<device_id>")
+    username: str | None = setting(None)
+    password_file: str | None = setting(None, doc="file holding the password (never logged)")
+    keepalive: int = setting(30, lo=5, hi=3600)
+    tls: bool = setting(False)
+    stats_interval: float = setting(
+        10.0, lo=0.5, hi=86400, doc="seconds between <prefix>/stats messages"
+    )
+    queue_size: int = setting(1000, lo=1, hi=1_000_000)
+
 
 # How often a worker waiting for the broker re-checks whether it should give up (closing).
 _WAIT_SLICE = 0.2

@@ -20,19 +20,35 @@ import re
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedet.publishers import QueuedPublisher
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SnapshotsConfig:
+    """Annotated JPEGs when one of these labels is detected (the `snapshots` section)."""
+
+    enabled: bool = setting(False)
+    directory: str | None = setting(
+        None, doc="null: $STATE_DIRECTORY/snapshots, else ./edgedet-snapshots"
+    )
+    labels: tuple[str, ...] = setting(("person",))
+    min_interval: float = setting(10.0, lo=0.0, hi=86400, doc="seconds between two snapshots")
+    keep: int = setting(100, lo=1, hi=1_000_000, doc="newest files kept")
+
 
 _NAME_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z_\d+_[A-Za-z0-9_.+-]*\.jpg$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

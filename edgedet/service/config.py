@@ -45,140 +45,62 @@ from typing import Any
 
 from edgedet.errors import ConfigError
 from edgedet.models import bundled_model_path
+from edgedet.publishers.http import HttpConfig
+from edgedet.publishers.jsonl import LogConfig
+from edgedet.publishers.mqtt import MqttConfig
+from edgedet.publishers.snapshot import SnapshotsConfig
+from edgedet.schema import setting
+from edgedet.sources import SourceConfig
 
 # edgedet.backends.BACKENDS plus auto (kept literal so loading a config imports no backend).
 BACKEND_CHOICES = ("auto", "litert", "tflite_runtime", "tensorflow")
-
-
-def _f(
-    default: Any = None,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-    choices: tuple[str, ...] | None = None,
-    int_as_str: bool = False,
-) -> Any:
-    """A config field with its validation limits kept beside it (in ``metadata``)."""
-    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices, "int_as_str": int_as_str}
-    if isinstance(default, list):
-        raise TypeError("use tuples for sequence defaults")  # frozen defaults only
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """Where frames come from (see ``edgedet.sources``)."""
-
-    # auto | picamera2 | camera index | /dev/videoN | rtsp://, http(s):// URL | file | folder
-    uri: str = _f("auto", int_as_str=True)
-    loop: bool = _f(False)  # video file / image folder: start again at the end
-    # video file / folder: False = as fast as inference consumes (nothing dropped);
-    # True = paced at the file's FPS like a live camera (frames inference misses are dropped)
-    realtime: bool = _f(False)
-    width: int | None = _f(None, lo=16, hi=8192)  # camera capture size request
-    height: int | None = _f(None, lo=16, hi=8192)
-    fps: float | None = _f(None, lo=0.1, hi=1000)  # camera rate request; image folder rate
-    lores_width: int = _f(640, lo=64, hi=4096)  # picamera2 inference stream
-    lores_height: int = _f(480, lo=64, hi=4096)
-    read_timeout: float = _f(5.0, lo=0.1, hi=600)  # no frame for this long → reconnect
-    backoff_initial: float = _f(0.5, lo=0.01, hi=60)  # first reconnect delay, doubled after
-    backoff_max: float = _f(30.0, lo=0.01, hi=30)  # reconnect delay cap
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The detector (``edgedet.detector.Detector.open`` arguments and thresholds)."""
 
-    path: str | None = _f(None)  # null → bundled model
-    labels: str | None = _f(None)  # label file, one per line; overrides the card's labels
-    backend: str = _f("auto", choices=BACKEND_CHOICES)
-    threads: int | None = _f(None, lo=1, hi=64)
-    edgetpu: bool | None = _f(None)  # null → use the Edge TPU when the model is compiled for it
-    edgetpu_device: str | None = _f(None)  # e.g. usb, usb:0, pci:0
-    allow_cpu_fallback: bool = _f(False)
-    min_score: float | None = _f(None, lo=0.0, hi=1.0)  # null → model card default
-    iou: float | None = _f(None, lo=0.0, hi=1.0)  # NMS IoU threshold; null → card default
-    max_detections: int | None = _f(None, lo=1, hi=10000)  # null → card default
-    agnostic: bool = _f(False)  # class-agnostic NMS
+    path: str | None = setting(None)  # null → bundled model
+    labels: str | None = setting(None)  # label file, one per line; overrides the card's labels
+    backend: str = setting("auto", choices=BACKEND_CHOICES)
+    threads: int | None = setting(None, lo=1, hi=64)
+    edgetpu: bool | None = setting(
+        None
+    )  # null → use the Edge TPU when the model is compiled for it
+    edgetpu_device: str | None = setting(None)  # e.g. usb, usb:0, pci:0
+    allow_cpu_fallback: bool = setting(False)
+    min_score: float | None = setting(None, lo=0.0, hi=1.0)  # null → model card default
+    iou: float | None = setting(None, lo=0.0, hi=1.0)  # NMS IoU threshold; null → card default
+    max_detections: int | None = setting(None, lo=1, hi=10000)  # null → card default
+    agnostic: bool = setting(False)  # class-agnostic NMS
 
 
 @dataclass(frozen=True)
 class FiltersConfig:
     """Post-NMS user filters (``edgedet.service.filters``)."""
 
-    labels: tuple[str, ...] = _f(())  # allow-list; empty = every label
-    min_score: dict[str, float] = _f({}, lo=0.0, hi=1.0)  # per-label score floor
-    min_area: float = _f(0.0, lo=0.0, hi=1.0)  # normalized box area (fraction of the frame)
-    max_area: float = _f(1.0, lo=0.0, hi=1.0)
-    roi: tuple[tuple[float, float], ...] | None = _f(None, lo=0.0, hi=1.0)  # [[x, y], ...]
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    """The JSON-lines detections log (one DESIGN.md record per processed frame)."""
-
-    enabled: bool = _f(True)
-    path: str | None = _f(None)  # null → $LOGS_DIRECTORY/detections.jsonl or ./edgedet-...
-    max_bytes: int = _f(10_000_000, lo=1024)  # rotate when the file would exceed this
-    backups: int = _f(5, lo=0, hi=1000)  # rotated files kept
-    queue_size: int = _f(1000, lo=1, hi=1_000_000)
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    """MQTT to a broker on the device (topics in DESIGN.md)."""
-
-    enabled: bool = _f(False)
-    host: str = _f("localhost")
-    port: int = _f(1883, lo=1, hi=65535)
-    prefix: str | None = _f(None)  # null → edgedet/<device_id>
-    client_id: str | None = _f(None)  # null → edgedet-<device_id>
-    username: str | None = _f(None)
-    password_file: str | None = _f(None)  # the password is read from this file, never logged
-    keepalive: int = _f(30, lo=5, hi=3600)
-    tls: bool = _f(False)
-    stats_interval: float = _f(10.0, lo=0.5, hi=86400)
-    queue_size: int = _f(1000, lo=1, hi=1_000_000)
-
-
-@dataclass(frozen=True)
-class HttpConfig:
-    """Loopback HTTP: /healthz, /metrics, /latest, /snapshot.jpg."""
-
-    enabled: bool = _f(True)
-    host: str = _f("127.0.0.1")
-    port: int = _f(8080, lo=0, hi=65535)  # 0 → a free port
-
-
-@dataclass(frozen=True)
-class SnapshotsConfig:
-    """Annotated JPEGs written when chosen labels appear."""
-
-    enabled: bool = _f(False)
-    directory: str | None = _f(None)  # null → $STATE_DIRECTORY/snapshots or ./edgedet-snapshots
-    labels: tuple[str, ...] = _f(("person",))
-    min_interval: float = _f(10.0, lo=0.0, hi=86400)  # seconds between snapshots
-    keep: int = _f(100, lo=1, hi=1_000_000)
+    labels: tuple[str, ...] = setting(())  # allow-list; empty = every label
+    min_score: dict[str, float] = setting({}, lo=0.0, hi=1.0)  # per-label score floor
+    min_area: float = setting(0.0, lo=0.0, hi=1.0)  # normalized box area (fraction of the frame)
+    max_area: float = setting(1.0, lo=0.0, hi=1.0)
+    roi: tuple[tuple[float, float], ...] | None = setting(None, lo=0.0, hi=1.0)  # [[x, y], ...]
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
     """The run loop itself."""
 
-    stall_timeout: float = _f(10.0, lo=0.5, hi=3600)  # no frame for this long → unhealthy
-    status_interval: float = _f(5.0, lo=0.5, hi=3600)  # seconds between STATUS= lines
-    max_frames: int | None = _f(None, lo=1)  # stop after this many processed frames
-    summary: bool = _f(True)  # print a summary at the end of a finite run
+    stall_timeout: float = setting(10.0, lo=0.5, hi=3600)  # no frame for this long → unhealthy
+    status_interval: float = setting(5.0, lo=0.5, hi=3600)  # seconds between STATUS= lines
+    max_frames: int | None = setting(None, lo=1)  # stop after this many processed frames
+    summary: bool = setting(True)  # print a summary at the end of a finite run
 
 
 @dataclass(frozen=True)
 class Config:
     """The whole `edgedet run` configuration. Build it with ``load_config``."""
 
-    device_id: str | None = _f(None)  # null → host name
+    device_id: str | None = setting(None)  # null → host name
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from edgedet.errors import EdgedetError, ModelError
+from edgedet.metrics import Metrics
 from edgedet.service.config import Config, Override, load_config
 from edgedet.service.filters import DetectionFilter
-from edgedet.service.metrics import Metrics
 from edgedet.service.sdnotify import Notifier
 from edgedet.sources import EndOfSource, make_source
 from edgedet.sources.capture import CaptureThread, LatestFrameSlot

@@ -15,8 +15,8 @@ import pytest
 
 from edgedet.detections import Detections
 from edgedet.errors import EdgedetError
+from edgedet.metrics import Metrics
 from edgedet.publishers.http import PROMETHEUS_CONTENT_TYPE, HttpPublisher
-from edgedet.service.metrics import Metrics
 
 
 def get(pub: HttpPublisher, path: str, method: str = "GET") -> tuple[int, dict, bytes]:

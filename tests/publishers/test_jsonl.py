@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from edgedet.detections import Detections
+from edgedet.metrics import Metrics
 from edgedet.publishers.jsonl import JsonlLogPublisher
-from edgedet.service.metrics import Metrics
 
 FRAME = np.zeros((4, 4, 3), np.uint8)
 NO_DETECTIONS = Detections.empty(("person",))

@@ -16,8 +16,8 @@ import pytest
 
 from edgedet.detections import Detections
 from edgedet.errors import ConfigError
+from edgedet.metrics import Metrics
 from edgedet.publishers.mqtt import MqttPublisher
-from edgedet.service.metrics import Metrics
 
 pytest.importorskip("paho.mqtt.client")
 pytestmark = pytest.mark.mosquitto
@@ -93,7 +93,7 @@ def test_status_online_is_retained_while_running(broker: mb.Broker) -> None:
 CHILD = r"""
 import sys, time
 from edgedet.publishers.mqtt import MqttPublisher
-from edgedet.service.metrics import Metrics
+from edgedet.metrics import Metrics
 pub = MqttPublisher("127.0.0.1", int(sys.argv[1]), prefix=sys.argv[2], client_id="child",
                     metrics=Metrics(), keepalive=5)
 while not pub.connected:
@@ -257,7 +257,7 @@ def test_missing_paho_is_a_config_error_naming_the_extra() -> None:
         "import sys; sys.modules['paho'] = None\n"
         "from edgedet.errors import ConfigError\n"
         "from edgedet.publishers.mqtt import MqttPublisher\n"
-        "from edgedet.service.metrics import Metrics\n"
+        "from edgedet.metrics import Metrics\n"
         "try:\n"
         "    MqttPublisher('127.0.0.1', 1, prefix='p', client_id='c', metrics=Metrics())\n"
         "except ConfigError as e:\n"

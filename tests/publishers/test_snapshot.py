@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from edgedet.detections import Detections
+from edgedet.metrics import Metrics
 from edgedet.publishers.snapshot import SnapshotPublisher
-from edgedet.service.metrics import Metrics
 
 LABELS = ("person", "car", "dog")
 FRAME = np.full((90, 120, 3), 30, np.uint8)
