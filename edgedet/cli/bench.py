@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgedet.service.config import add_config_arguments
+from edgedet.cli.options import add_config_arguments
 
 TARGET_RATIO = 0.85
 ROUNDS = 3
@@ -118,8 +118,9 @@ def run_bench(args: argparse.Namespace) -> dict:
 
     import numpy as np
 
+    from edgedet.cli.options import overrides_from_args
     from edgedet.metrics import Metrics
-    from edgedet.service.config import Override, load_config, overrides_from_args
+    from edgedet.service.config import Override, load_config
     from edgedet.service.runner import Runner, open_detector
     from edgedet.sources import resolve_auto
 

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HttpConfig:
-    """Loopback HTTP: /healthz /metrics /latest /snapshot.jpg (the `http` section)."""
+    """Loopback HTTP: /healthz /metrics /latest /snapshot.jpg."""
 
     enabled: bool = setting(True)
     host: str = setting("127.0.0.1")

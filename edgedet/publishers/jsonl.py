@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LogConfig:
-    """JSON-lines detections log, one record per processed frame (the `log` section)."""
+    """JSON-lines detections log, one record per processed frame."""
 
     enabled: bool = setting(True)
     path: str | None = setting(

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """MQTT to a broker on the device, topics in DESIGN.md (the `mqtt` section)."""
+    """MQTT to a broker on the device, topics in DESIGN.md."""
 
     enabled: bool = setting(False)
     host: str = setting("localhost")

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SnapshotsConfig:
-    """Annotated JPEGs when one of these labels is detected (the `snapshots` section)."""
+    """Annotated JPEGs when one of these labels is detected."""
 
     enabled: bool = setting(False)
     directory: str | None = setting(

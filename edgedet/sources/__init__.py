@@ -48,20 +48,24 @@ class Frame(NamedTuple):
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """Where frames come from: the `source` section (a bare string means `uri`).
+    """Where frames come from; `source: X` is short for `source: {uri: X}`.
 
     auto: the Pi camera (picamera2) if present, else /dev/video0 if it exists, else the
     bundled sample clip. Or: picamera2, a camera index (0), /dev/videoN, rtsp:// or
     http(s):// URL, a video file, a folder of images (sorted by name).
     """
 
+    SHORTHAND = "uri"  # a plain string or integer in place of the mapping sets this key
+
     uri: str = setting(
-        "auto", int_as_str=True, doc="auto, picamera2, index, device, URL, file, folder"
+        "auto", int_as_str=True, doc="auto, picamera2, camera index, /dev/videoN, URL, path"
     )
     loop: bool = setting(False, doc="video file / image folder: start again when it ends")
-    # False: frames handed over as fast as inference takes them (nothing dropped).
     realtime: bool = setting(
-        False, doc="video file / folder: pace at the file's FPS like a camera, drop what is missed"
+        False,
+        doc="video file / folder: true paces frames at the file's FPS (like a camera; frames "
+        "inference misses are dropped and counted); false hands over frames as fast as they "
+        "are used",
     )
     width: int | None = setting(
         None, lo=16, hi=8192, doc="camera capture size request (null: the camera's default)"

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from edgedet.service.config import default_config_yaml, parse_config
+from edgedet.service.config import default_config_yaml, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "edgedet.service"
@@ -65,7 +64,7 @@ def test_install_into_a_root_creates_unit_config_and_user(tmp_path: Path) -> Non
     assert unit.stat().st_mode & 0o777 == 0o644
     config = tmp_path / "etc/edgedet/config.yaml"
     assert config.read_text() == default_config_yaml()
-    parse_config(yaml.safe_load(config.read_text()))  # the installed default is valid
+    load_config(config)  # the installed default is valid
 
     passwd = {
         line.split(":")[0]: line.split(":")
