@@ -25,7 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedet.publishers import QueuedPublisher
+from edgedet.episodes import FailureEpisode
+from edgedet.publishers import PublisherContext, QueuedPublisher
 from edgedet.schema import setting
 
 if TYPE_CHECKING:
@@ -79,8 +80,20 @@ class SnapshotPublisher(QueuedPublisher):
         self.keep = keep
         self._last_accepted: float | None = None
         self._gate = threading.Lock()
-        self._failing = False
+        self._failures = FailureEpisode(log)
         super().__init__(queue_size=queue_size, metrics=metrics)
+
+    @classmethod
+    def from_config(cls, cfg: SnapshotsConfig, context: PublisherContext) -> SnapshotPublisher:
+        if cfg.directory is None:
+            raise ValueError("snapshots.directory is resolved by load_config")  # programming error
+        return cls(
+            cfg.directory,
+            labels=cfg.labels,
+            min_interval=cfg.min_interval,
+            keep=cfg.keep,
+            metrics=context.metrics,
+        )
 
     def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
         """Queue a snapshot if a chosen label is present and the rate limit allows it."""
@@ -110,7 +123,7 @@ class SnapshotPublisher(QueuedPublisher):
         return (record, frame, detections)
 
     def _handle(self, item: tuple[dict, np.ndarray, Detections]) -> None:
-        from edgedet.publishers.http import encode_jpeg
+        from edgedet.annotate import encode_jpeg
 
         record, frame, detections = item
         jpeg = encode_jpeg(frame, detections)
@@ -127,16 +140,11 @@ class SnapshotPublisher(QueuedPublisher):
                 tmp.unlink(missing_ok=True)
             except OSError:
                 pass
-            self._count("errors")
-            self._count("dropped")
-            if not self._failing:
-                log.warning("snapshot: cannot write %s (%s); will retry", path, exc.strerror)
-            self._failing = True
+            self._error()
+            self._dropped()
+            self._failures.failed("snapshot: cannot write %s (%s); will retry", path, exc.strerror)
             return
-        if self._failing:
-            log.warning("snapshot: writing to %s again", self.directory)
-        self._failing = False
-        self._count("published")
+        self._failures.recovered("snapshot: writing to %s again", self.directory)
 
     def _file_name(self, record: dict, detections: Detections) -> str:
         ts = record.get("ts")
