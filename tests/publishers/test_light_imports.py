@@ -1,4 +1,5 @@
-"""Publishers keep optional dependencies optional: paho-mqtt only inside the MQTT one."""
+"""Publishers keep optional dependencies optional: paho-mqtt only inside the MQTT one,
+also when loading the config imports every publisher module for its config section."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ CHECK = """
 import sys
 import edgedet.publishers, edgedet.publishers.jsonl, edgedet.publishers.http
 import edgedet.publishers.snapshot, edgedet.metrics, edgedet.service.sdnotify
-import edgedet.cli.service
+import edgedet.cli.service, edgedet.service.config
+edgedet.service.config.load_config()  # the config tree imports every publisher module
 heavy = [m for m in ("paho", "tensorflow", "cv2") if m in sys.modules]
 print(",".join(heavy))
 """
