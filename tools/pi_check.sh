@@ -245,10 +245,25 @@ for r in "${RECIPES[@]}"; do
     check service.out "$venv/bin/edgedet service install --dry-run --root /" &&
         say "recipe $r: service install --dry-run: $(grep -c . "$OUT/$r.service.out") lines"
     if [ "$r" = system ]; then
+        # Import apt's cv2 (python3-opencv, built against apt's NumPy) by its file path.
+        load_apt_cv2="python -c 'import importlib.util as u, glob, numpy
+p = glob.glob(\"/usr/lib/python3/dist-packages/cv2/**/cv2*.so\", recursive=True)
+p += glob.glob(\"/usr/lib/python3/dist-packages/cv2*.so\")
+s = u.spec_from_file_location(\"cv2\", p[0]); m = u.module_from_spec(s); s.loader.exec_module(m)
+print(\"apt cv2\", m.__version__, \"imports with numpy\", numpy.__version__)'"
         # apt's NumPy is the venv's, and an apt extension built against it imports there.
         check abi.out "$venv/bin/python -c 'import numpy; assert numpy.__file__.startswith(\"/usr/lib/python3/dist-packages/\"), numpy.__file__; print(\"numpy\", numpy.__version__, numpy.__file__)'
-$venv/bin/python -c 'import importlib.util as u, glob; p = glob.glob(\"/usr/lib/python3/dist-packages/cv2*.so\") or glob.glob(\"/usr/lib/python3/dist-packages/cv2/**/cv2*.so\", recursive=True); s = u.spec_from_file_location(\"cv2\", p[0]); m = u.module_from_spec(s); s.loader.exec_module(m); print(\"apt cv2\", m.__version__, \"imports with\", __import__(\"numpy\").__version__)'" &&
+$venv/bin/$load_apt_cv2" &&
             say "recipe $r: $(tr '\n' ';' <"$OUT/$r.abi.out")"
+        # The control: the old recipe (pip's NumPy 2 in the same kind of venv) breaks that
+        # apt extension, as NumPy 2 breaks apt's simplejpeg on Raspberry Pi OS.
+        in_root "rm -rf /tmp/clash; python3 -m venv --system-site-packages /tmp/clash
+/tmp/clash/bin/pip install -q 'numpy>=2'; /tmp/clash/bin/$load_apt_cv2" >"$OUT/$r.clash.out" 2>&1 && rc=0 || rc=$?
+        if [ "$rc" = 0 ]; then
+            failed+=("$r: apt's cv2 imported next to pip's NumPy 2: the ABI check proves nothing")
+        else
+            say "recipe $r: control, pip NumPy 2 in the venv: $(grep -m1 -E 'Error|error' "$OUT/$r.clash.out" | cut -c1-160)"
+        fi
         # A config and no camera: `auto` must not fall back to the sample clip.
         in_root "printf 'source:\n  uri: auto\n' >/tmp/auto.yaml; $venv/bin/edgedet run \
 --config /tmp/auto.yaml --max-frames 1 --http off" >"$OUT/$r.auto.out" 2>&1 && rc=0 || rc=$?
