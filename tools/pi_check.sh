@@ -145,6 +145,7 @@ cleanup() {
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM # so that cleanup runs
 mount -t proc proc "$ROOT/proc" && mounts+=("$ROOT/proc")
 # qemu-user 7.2 passes the host's x86 /proc/cpuinfo through, on which XNNPACK's CPU
 # detection crashes: show the board's own instead.
@@ -194,6 +195,9 @@ reference() { # BACKEND: the x86-64 outputs of this checkout with that interpret
     done
 }
 
+backend_of() { local b; b=$(recipe_attr "$1" backend); echo "${b:-litert}"; }
+for r in "${RECIPES[@]}"; do reference "$(backend_of "$r")"; done # one snapshot, up front
+
 # --- the recipes ----------------------------------------------------------------------------
 failed=()
 for r in "${RECIPES[@]}"; do
@@ -216,8 +220,7 @@ for r in "${RECIPES[@]}"; do
             return 1
         fi
     }
-    backend=$(recipe_attr "$r" backend)
-    backend=${backend:-litert}
+    backend=$(backend_of "$r")
     # ai-edge-litert: identical to x86-64. tflite-runtime's int8 kernels differ between
     # x86-64 and aarch64 (same input tensor, other outputs: measured), so only agreement.
     mode=()
@@ -226,7 +229,6 @@ for r in "${RECIPES[@]}"; do
         "$HOST_PY" "$REPO/tools/pi_check_compare.py" "${mode[@]}" "$1" "$2" |
             tee -a "$OUT/summary" || failed+=("$r: $(basename "$2") differs from x86-64")
     }
-    reference "$backend"
     check golden "cd /opt/edgedet-src && $venv/bin/python tools/input_tensor_hashes.py \
 --backend $backend --check tests/core/input_tensor_golden.json" &&
         say "recipe $r: input tensors equal the golden hashes"
