@@ -199,4 +199,4 @@ class Detector:
             "invoke": (t2 - t1) * 1000.0,
             "postprocess": (t3 - t2) * 1000.0,
         }
-        return Detections(result.boxes, result.scores, result.class_ids, self.labels)
+        return result.with_labels(self.labels)

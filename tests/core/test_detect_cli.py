@@ -87,3 +87,19 @@ def test_bad_input_is_one_line_and_exit_code_2(frame_files, tmp_path, args, mess
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_printed_score_passed_back_as_min_score_returns_the_detection(frame_files):
+    """Scores are printed rounded down, so ``--min-score <printed score>`` keeps the
+    detection (rounded to nearest, a printed 0.8129 for 0.81288 would lose it)."""
+    first = json.loads(edgedet("detect", frame_files[0], "--json", "--min-score", "0.3").stdout)
+    detections = first["detections"]
+    assert detections, "the pedestrian clip should yield people"
+    # The lowest score of each run is the one a threshold can lose; try three.
+    for d in sorted(detections, key=lambda d: d["score"])[:3]:
+        again = edgedet("detect", frame_files[0], "--json", "--min-score", str(d["score"]))
+        assert again.returncode == 0, again.stderr
+        found = json.loads(again.stdout)["detections"]
+        assert d in found, (d, found)
+        text = edgedet("detect", frame_files[0], "--min-score", str(d["score"])).stdout
+        assert f"{d['score']:.4f}" in text

@@ -9,43 +9,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.reference import reference_nms
 
 from edgedet.postprocess import box_iou, nms
 from edgedet.postprocess import suppression as nms_module
 
 
-def reference_iou(a: list[float], b: list[float]) -> float:
-    """DESIGN.md's IoU, written out in Python floats."""
-    ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ih * iw
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def reference_nms(boxes, scores, iou_threshold, class_ids=None, max_detections=None):
-    """DESIGN.md's greedy NMS as the plainest possible loop."""
-    boxes = [[float(v) for v in box] for box in np.asarray(boxes)]
-    scores = [float(s) for s in np.asarray(scores)]
-    order = sorted((i for i in range(len(scores)) if not math.isnan(scores[i])),
-                   key=lambda i: -scores[i])  # fmt: skip
-    kept: list[int] = []
-    for i in order:
-        suppressed = any(
-            (class_ids is None or class_ids[k] == class_ids[i])
-            and reference_iou(boxes[k], boxes[i]) > iou_threshold
-            for k in kept
-        )
-        if not suppressed:
-            kept.append(i)
-    return kept if max_detections is None else kept[: max(max_detections, 0)]
-
-
 @contextmanager
 def small_blocks(**values: int):
-    """Run nms with other size limits (module constants without the underscore), so the
-    paths large N takes (several blocks, chunked suppression, grouping by class, the
-    Python loop handing over to the vectorized path) run on small N."""
+    """Run nms with other size limits (module constants without the underscore), so both
+    paths run on the same inputs and the large-N steps (several blocks, chunked
+    suppression passes) run on small N."""
     saved = {name: getattr(nms_module, "_" + name) for name in values}
     for name, value in values.items():
         setattr(nms_module, "_" + name, value)
@@ -56,20 +30,12 @@ def small_blocks(**values: int):
             setattr(nms_module, "_" + name, value)
 
 
-NO_PYTHON = {"PYTHON_MAX": 0, "PYTHON_MAX_AGNOSTIC": 0}
 PATHS = {
     "defaults": {},
-    "vectorized": NO_PYTHON,
-    "blocks of 3, chunks of 4": {"BLOCK": 3, "MAX_ELEMENTS": 4, **NO_PYTHON},
-    "grouping by class": {"BLOCK": 4, "GROUP_ABOVE": 3, **NO_PYTHON},
-    "python hands over": {
-        "BLOCK": 3,
-        "GROUP_ABOVE": 5,
-        "PYTHON_MAX_AGNOSTIC": 256,
-        "PYTHON_WORK": 0,
-        "PYTHON_WORK_BASE": 3,
-    },
-    "python only": {"PYTHON_MAX_AGNOSTIC": 256, "PYTHON_WORK_BASE": 10**9},
+    "loop only": {"SMALL": 10**6},
+    "vectorized": {"SMALL": 0},
+    "blocks of 3, chunks of 4": {"SMALL": 0, "BLOCK": 3, "MAX_ELEMENTS": 4},
+    "blocks of 1": {"SMALL": 0, "BLOCK": 1, "MAX_ELEMENTS": 1},
 }
 
 
