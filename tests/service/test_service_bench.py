@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from runhelpers import edgedet_cmd, run_env
+from support.service import clean_env, edgedet_cmd
 
 from edgedet.cli.bench import update_section
 
@@ -27,7 +27,7 @@ def test_bench_reports_stages_rates_memory_and_no_tensorflow(tmp_path, run_model
         capture_output=True,
         text=True,
         timeout=120,
-        env=run_env(),
+        env=clean_env(),
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
