@@ -349,15 +349,11 @@ def build_tflite_postprocess_tf1(
 
 # --- a tiny SSD with a card: raw box encodings + class logits, random weights ----------
 
-TINY_SSD_ANCHORS = {
-    "num_layers": 2,
-    "min_scale": 0.3,
-    "max_scale": 0.8,
-    "aspect_ratios": [1.0, 2.0, 0.5],
-    "reduce_boxes_in_lowest_layer": False,
-    "interpolated_scale_aspect_ratio": 1.0,
-    "feature_map_sizes": [4, 2],
-}
+TINY_SSD_ANCHORS = dict(
+    num_layers=2, min_scale=0.3, max_scale=0.8, aspect_ratios=[1.0, 2.0, 0.5],
+    reduce_boxes_in_lowest_layer=False, interpolated_scale_aspect_ratio=1.0,
+    feature_map_sizes=[4, 2],
+)  # fmt: skip
 TINY_SSD_NUM_ANCHORS = (16 + 4) * 4
 TINY_SSD_CLASSES = ("a", "b", "c")  # plus background
 TINY_SSD_SIZE = 32

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import cv2
 import pytest
-from support.service import ROOT, clean_env, count_lines, edgedet_cmd, read_log
+from support.service import ROOT, count_lines, read_log, run_edgedet
 from support.waiting import wait_for
 
 RECORD_KEYS = {"ts", "frame", "source", "width", "height", "dropped", "timing_ms", "detections"}
@@ -47,24 +46,18 @@ def test_run_writes_one_valid_record_per_frame_and_prints_a_summary(
 ):
     clip = clip_factory(40)
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd(
-            "run",
-            "--model",
-            str(run_model),
-            "--source",
-            str(clip),
-            "--max-frames",
-            "12",
-            "--log",
-            str(log),
-            "--http",
-            "off",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=clean_env(),
+    proc = run_edgedet(
+        "run",
+        "--model",
+        str(run_model),
+        "--source",
+        str(clip),
+        "--max-frames",
+        "12",
+        "--log",
+        str(log),
+        "--http",
+        "off",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -91,25 +84,19 @@ def test_realtime_clip_to_its_end_accounts_for_every_frame_and_exits_0(
     n = 40
     clip = clip_factory(n, fps=400.0)  # faster than inference: frames must be dropped
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd(
-            "run",
-            "--model",
-            str(run_model),
-            "--source",
-            str(clip),
-            "--realtime",
-            "--min-score",
-            "0.4",
-            "--log",
-            str(log),
-            "--http",
-            "off",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=clean_env(),
+    proc = run_edgedet(
+        "run",
+        "--model",
+        str(run_model),
+        "--source",
+        str(clip),
+        "--realtime",
+        "--min-score",
+        "0.4",
+        "--log",
+        str(log),
+        "--http",
+        "off",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -229,14 +216,7 @@ def test_default_run_uses_the_bundled_clip_and_model(tmp_path, sample_clip):
     if Path("/dev/video0").exists():
         pytest.skip("a camera is present: `source: auto` would pick it")
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd("run", "--log", str(log), "--http", "off", "--max-frames", "5"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=clean_env(),
-        cwd=tmp_path,
-    )
+    proc = run_edgedet("run", "--log", str(log), "--http", "off", "--max-frames", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     records = read_log(log)
     assert len(records) == 5 and {r["source"] for r in records} == {sample_clip.name}
@@ -257,13 +237,16 @@ def test_default_run_uses_the_bundled_clip_and_model(tmp_path, sample_clip):
 )
 def test_start_up_errors_are_one_line_exit_2(tmp_path, run_model, args, expected):
     model = [] if "--model" in args else ["--model", str(run_model)]
-    proc = subprocess.run(
-        edgedet_cmd("run", "--http", "off", "--log", str(tmp_path / "l.jsonl"), *model, *args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
+    proc = run_edgedet(
+        "run",
+        "--http",
+        "off",
+        "--log",
+        str(tmp_path / "l.jsonl"),
+        *model,
+        *args,
         cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.startswith("edgedet run: error")]
@@ -312,22 +295,16 @@ def test_image_folder_run_skips_unreadable_images_and_reports_them(
     cap.release()
     (folder / "frame_2b.jpg").write_bytes(b"truncated upload")
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd(
-            "run",
-            "--model",
-            str(run_model),
-            "--source",
-            str(folder),
-            "--log",
-            str(log),
-            "--http",
-            "off",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=clean_env(),
+    proc = run_edgedet(
+        "run",
+        "--model",
+        str(run_model),
+        "--source",
+        str(folder),
+        "--log",
+        str(log),
+        "--http",
+        "off",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr

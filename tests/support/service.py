@@ -42,6 +42,21 @@ def model_args() -> list[str]:
     return ["--model", str(BUNDLED_MODEL)]
 
 
+def run_edgedet(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``edgedet ARGS`` to completion (in ``cwd``, default the current directory) with
+    :func:`clean_env`; text output captured."""
+    return subprocess.run(
+        edgedet_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or clean_env(),
+        cwd=cwd,
+    )
+
+
 def make_clip(path: Path, frames: int = 40, fps: float = 20.0) -> Path:
     """A short MJPEG AVI with a moving disc; looped and paced (--loop --realtime) it is a
     steady, cheap camera stand-in."""
