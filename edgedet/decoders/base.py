@@ -90,7 +90,9 @@ class FrameGeometry:
                 [self.y_extent, self.x_extent, self.y_extent, self.x_extent], np.float32
             )
             boxes = (boxes - offset) / extent
-        return np.clip(boxes, 0.0, 1.0, out=np.empty_like(boxes))
+        # np.minimum/np.maximum rather than np.clip: the same values (NaN stays NaN) without
+        # np.clip's Python-level dispatch, which is measurable right after invoke().
+        return np.minimum(np.maximum(boxes, 0.0), 1.0)
 
 
 def finish(
@@ -113,8 +115,8 @@ def finish(
     """
     frame_boxes = geometry.to_frame(boxes)
     class_ids = np.asarray(class_ids)
-    # NaN coordinates compare false: such boxes go too.
-    visible = (frame_boxes[:, 2] > frame_boxes[:, 0]) & (frame_boxes[:, 3] > frame_boxes[:, 1])
+    # The smaller of height and width; NaN coordinates give NaN, and such boxes go too.
+    visible = (frame_boxes[:, 2:] - frame_boxes[:, :2]).min(axis=1) > 0.0
     if not visible.all():
         frame_boxes, scores, class_ids = frame_boxes[visible], scores[visible], class_ids[visible]
     keep = nms(

@@ -194,18 +194,18 @@ def nms(
         class_ids = np.asarray(class_ids)
         if class_ids.shape != scores.shape:
             raise ValueError(f"class_ids shape {class_ids.shape} != scores shape {scores.shape}")
+    if (max_detections is not None and max_detections <= 0) or len(scores) == 0:
+        return np.zeros(0, np.int64)
+    if len(scores) <= _SMALL:
+        kept = _greedy_small(boxes, scores, class_ids, iou_threshold)
+        if kept is not None:
+            return np.array(kept[:max_detections], np.int64)
     if scores.dtype.kind != "f":
         scores = scores.astype(np.float64)  # negating unsigned ints would wrap
     # argsort puts NaN last; NaN scores take no part.
     order = np.argsort(-scores, kind="stable")[: len(scores) - np.count_nonzero(scores != scores)]
-    if (max_detections is not None and max_detections <= 0) or len(order) == 0:
+    if len(order) == 0:
         return np.zeros(0, np.int64)
-    if len(order) <= _SMALL:
-        rows = boxes[order].tolist()
-        if math.isfinite(sum(map(sum, rows))):  # non-finite boxes: the vectorized path
-            labels = None if class_ids is None else class_ids[order].tolist()
-            result = order[_greedy_loop(rows, labels, iou_threshold)]
-            return result[:max_detections].astype(np.int64, copy=False)
     visit, classes = order, None
     if class_ids is not None:
         by_class = np.argsort(class_ids[order], kind="stable")  # score order kept per class
@@ -222,20 +222,33 @@ def nms(
     return order[kept][:max_detections].astype(np.int64, copy=False)
 
 
-def _greedy_loop(
-    boxes: list[list[float]], classes: list[int] | None, iou_threshold: float
-) -> list[int]:
-    """Kept positions of finite boxes in visiting order, by the definition, in Python
-    floats: the float64 operations of :func:`_inter_union` in the same order, so the
-    result equals the vectorized path's."""
+def _greedy_small(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | None, iou_threshold: float
+) -> list[int] | None:
+    """Kept indices by the definition, in Python floats; None (use the vectorized path)
+    unless every coordinate is a finite float.
+
+    The same float64 operations as :func:`_inter_union`, in the same order, so the
+    result equals the vectorized path's; a handful of numpy calls instead of dozens.
+    """
+    if boxes.dtype.kind != "f":
+        return None
+    rows = boxes.tolist()
+    if not math.isfinite(sum(map(sum, rows))):
+        return None
+    values = scores.tolist()
+    labels = None if class_ids is None else class_ids.tolist()
+    # Descending score, ties by index (sorted is stable); NaN never takes part.
+    order = sorted((i for i, v in enumerate(values) if v == v), key=lambda i: -values[i])
     zero_suppresses = 0.0 > iou_threshold  # what IoU 0 (no overlap, union <= 0) does
     kept: list[int] = []
-    for i, (lo0, lo1, hi0, hi1) in enumerate(boxes):
+    for i in order:
+        lo0, lo1, hi0, hi1 = rows[i]
         area = (hi0 - lo0) * (hi1 - lo1)
         for k in kept:
-            if classes is not None and classes[k] != classes[i]:
+            if labels is not None and labels[k] != labels[i]:
                 continue
-            klo0, klo1, khi0, khi1 = boxes[k]
+            klo0, klo1, khi0, khi1 = rows[k]
             ih = min(khi0, hi0) - max(klo0, lo0)
             iw = min(khi1, hi1) - max(klo1, lo1)
             if ih <= 0.0 or iw <= 0.0:
