@@ -240,12 +240,15 @@ def filter_class_scores(
     compared on their raw codes against :func:`threshold_code`, float logits against
     :func:`logit_prefilter_threshold`, and survivors then get the exact test.
     """
-    body = _check_scores_2d(scores, first_class)[:, first_class:]
-    bound, table, all_pass = _bound(min_score, body.dtype, scale, zero_point, activation)
+    scores = _check_scores_2d(scores, first_class)
+    bound, table, all_pass = _bound(min_score, scores.dtype, scale, zero_point, activation)
     if bound is None:
         return _empty_result()
-    anchor, cls = np.nonzero(body >= bound)  # row-major whatever the layout
-    raw = body[anchor, cls]
+    mask = scores >= bound  # the whole tensor: a contiguous scan, cheaper than a column slice
+    mask[:, :first_class] = False
+    anchor, cls = np.divmod(_row_major_hits(mask), scores.shape[1])
+    raw = scores[anchor, cls]
+    cls -= first_class
     if table is not None:
         values = table[raw.view(np.uint8)]
     else:
@@ -254,6 +257,20 @@ def filter_class_scores(
         exact = values >= min_score
         anchor, cls, values = anchor[exact], cls[exact], values[exact]
     return anchor.astype(np.int64, copy=False), cls.astype(np.int64, copy=False), values
+
+
+def _row_major_hits(mask: np.ndarray) -> np.ndarray:
+    """Row-major flat indices of the True entries of a 2-D mask, ascending.
+
+    The mask is scanned in its own memory order: ``np.nonzero`` of a 2-D array is about
+    ten times slower than ``np.flatnonzero`` (300 vs 25 us on a 1917 x 91 SSD head), and
+    a transposed YOLOv8 head gives an anchor-contiguous mask.
+    """
+    if mask.flags.c_contiguous or not mask.T.flags.c_contiguous:
+        return np.flatnonzero(mask)  # a view of a C-contiguous mask, else a copy
+    rows = mask.shape[0]
+    column, row = np.divmod(np.flatnonzero(mask.T), rows)
+    return np.sort(row * mask.shape[1] + column)
 
 
 def filter_max_class_scores(
@@ -280,8 +297,10 @@ def filter_max_class_scores(
     bound, table, _ = _bound(min_score, body.dtype, scale, zero_point, activation)
     if bound is None:
         return _empty_result()
-    # fmax skips NaN, so a row with one NaN and one passing score is still found.
-    rows = np.flatnonzero(np.fmax.reduce(body, axis=1) >= bound)
+    if table is not None:
+        rows = np.flatnonzero(body.max(axis=1) >= bound)
+    else:  # fmax skips NaN: a row with one NaN and one passing score is still found
+        rows = np.flatnonzero(np.fmax.reduce(body, axis=1) >= bound)
     if table is not None:
         values = table[body[rows].view(np.uint8)]
     else:
