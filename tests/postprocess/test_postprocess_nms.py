@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from contextlib import contextmanager
 
 import numpy as np
@@ -193,3 +194,43 @@ def test_negative_threshold_suppresses_even_at_iou_zero(path):
         assert nms(boxes, scores, -0.25).tolist() == [0]
         assert nms(boxes, scores, 0.0).tolist() == [0, 1, 2]
         assert nms(boxes, scores, -0.25, np.array([0, 1, 0])).tolist() == [0, 1]
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU (len(a), len(b)) in float64, written out independently of edgedet."""
+    a, b = a.astype(np.float64)[:, None], b.astype(np.float64)[None]
+    ih = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    iw = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = ih * iw
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@pytest.mark.parametrize("per_class", [True, False])
+def test_twenty_thousand_candidates_stay_within_16_mib_and_are_greedy(per_class):
+    rng = np.random.default_rng(11)
+    boxes, scores, classes = clustered_candidates(rng, objects=500, per_object=40, classes=80)
+    assert len(boxes) == 20_000
+    class_ids = classes if per_class else None
+    tracemalloc.start()
+    try:
+        kept = nms(boxes, scores, 0.5, class_ids)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    # Greedy NMS is the one set where a candidate is kept exactly when no kept candidate
+    # ranked before it (of its class) overlaps it with IoU > threshold; kept in rank order.
+    rank = np.empty(len(scores), np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+    assert np.all(np.diff(rank[kept]) > 0)
+    suppressed = np.zeros(len(scores), bool)
+    for start in range(0, len(scores), 2000):
+        cols = np.arange(start, min(start + 2000, len(scores)))
+        hit = pairwise_iou(boxes[kept], boxes[cols]) > 0.5
+        hit &= rank[kept][:, None] < rank[cols]
+        if per_class:
+            hit &= classes[kept][:, None] == classes[cols]
+        suppressed[cols] = hit.any(axis=0)
+    assert np.flatnonzero(~suppressed).tolist() == sorted(kept.tolist())
