@@ -41,25 +41,20 @@ def check_accounting(records: list[dict]) -> None:
         previous = rec["frame"]
 
 
+def run_to_log(model: Path, source: Path, log: Path, *flags: str, cwd: Path):
+    """``edgedet run`` of ``model`` on ``source`` to its end, records to ``log``, no HTTP."""
+    return run_edgedet(
+        "run", "--model", str(model), "--source", str(source), "--log", str(log),
+        "--http", "off", *flags, cwd=cwd,
+    )  # fmt: skip
+
+
 def test_run_writes_one_valid_record_per_frame_and_prints_a_summary(
     tmp_path, run_model, clip_factory
 ):
     clip = clip_factory(40)
     log = tmp_path / "det.jsonl"
-    proc = run_edgedet(
-        "run",
-        "--model",
-        str(run_model),
-        "--source",
-        str(clip),
-        "--max-frames",
-        "12",
-        "--log",
-        str(log),
-        "--http",
-        "off",
-        cwd=tmp_path,
-    )
+    proc = run_to_log(run_model, clip, log, "--max-frames", "12", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     records = read_log(log)
     assert len(records) == 12
@@ -84,21 +79,7 @@ def test_realtime_clip_to_its_end_accounts_for_every_frame_and_exits_0(
     n = 40
     clip = clip_factory(n, fps=400.0)  # faster than inference: frames must be dropped
     log = tmp_path / "det.jsonl"
-    proc = run_edgedet(
-        "run",
-        "--model",
-        str(run_model),
-        "--source",
-        str(clip),
-        "--realtime",
-        "--min-score",
-        "0.4",
-        "--log",
-        str(log),
-        "--http",
-        "off",
-        cwd=tmp_path,
-    )
+    proc = run_to_log(run_model, clip, log, "--realtime", "--min-score", "0.4", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     records = read_log(log)
     for rec in records:
@@ -295,18 +276,7 @@ def test_image_folder_run_skips_unreadable_images_and_reports_them(
     cap.release()
     (folder / "frame_2b.jpg").write_bytes(b"truncated upload")
     log = tmp_path / "det.jsonl"
-    proc = run_edgedet(
-        "run",
-        "--model",
-        str(run_model),
-        "--source",
-        str(folder),
-        "--log",
-        str(log),
-        "--http",
-        "off",
-        cwd=tmp_path,
-    )
+    proc = run_to_log(run_model, folder, log, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     records = read_log(log)
     assert [r["frame"] for r in records] == [0, 1, 2, 3]  # skipped images are not frames
