@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "config": "config",
     "bench": "bench",
     "service": "service",
+    "doctor": "doctor",
 }
 
 

@@ -1,0 +1,258 @@
+"""The systemd service: unit installed, enabled, active, and its user's groups.
+
+The unit is the one `edgedet service install` writes (``/etc/systemd/system/edgedet.service``);
+its ``User=`` and ``SupplementaryGroups=`` say who opens the devices. ``systemctl show`` is
+asked only on the live system with systemd running; otherwise the check says why not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result, Unit
+
+AREA = "service"
+SHOW_PROPERTIES = (
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "Result",
+    "ExecMainCode",
+    "ExecMainStatus",
+    "NRestarts",
+)
+# exit codes of `edgedet run` (README: Exit codes)
+EXIT_MEANING = {
+    1: "an unexpected failure (traceback in the journal)",
+    2: "a bad config, model or camera (the one-line reason is in the journal)",
+}
+
+
+def _unit_location() -> tuple[str, str]:
+    from edgedet.cli.service import UNIT_DIR, UNIT_NAME
+
+    return UNIT_DIR, UNIT_NAME
+
+
+def read_unit(root: Path) -> Unit | None:
+    """The unit installed under ``root``: its ``[Service]`` and ``[Install]`` settings
+    (repeatable keys kept), or None."""
+    unit_dir, unit_name = _unit_location()
+    path = root / unit_dir / unit_name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, sep, value = line.partition("=")
+        if sep and section in ("Service", "Install"):
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return Unit(path, text, settings)
+
+
+def service_environment(unit: Unit | None) -> dict[str, str]:
+    """The directory variables systemd sets for the unit (``LogsDirectory=`` ...), which
+    decide where `edgedet run` puts its log and snapshots by default."""
+    env = {}
+    for key, variable, base in (
+        ("LogsDirectory", "LOGS_DIRECTORY", "/var/log"),
+        ("StateDirectory", "STATE_DIRECTORY", "/var/lib"),
+    ):
+        value = unit.get(key) if unit else ""
+        if value:
+            env[variable] = f"{base}/{value.split()[0]}"
+    return env
+
+
+def unit_config(unit: Unit | None) -> str | None:
+    """The ``--config FILE`` the unit's ExecStart passes, or None."""
+    words = unit.get("ExecStart").split() if unit else []
+    for i, word in enumerate(words):
+        if word == "--config" and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith("--config="):
+            return word.partition("=")[2]
+    return None
+
+
+def unit_check(ctx: Context) -> Result:
+    unit = ctx.unit
+    _, unit_name = _unit_location()
+    if unit is None:
+        return Result(
+            AREA,
+            "unit",
+            WARN,
+            f"{unit_name} is not installed in /etc/systemd/system",
+            "sudo edgedet service install",
+        )
+    exe = unit.get("ExecStart").lstrip("@-:+!").split(" ")[0]
+    if exe and not ctx.path(exe).exists():
+        return Result(
+            AREA,
+            "unit",
+            FAIL,
+            f"{ctx.shown(unit.path)} runs {exe}, which does not exist",
+            f"create the venv it names: python3 -m venv --system-site-packages "
+            f"{Path(exe).parent.parent} && {Path(exe).parent}/pip install 'edgedet[mqtt]'",
+        )
+    return Result(AREA, "unit", OK, f"{ctx.shown(unit.path)}, runs {exe}")
+
+
+def enabled_check(ctx: Context) -> Result:
+    """Enabled = the ``<target>.wants/`` symlink ``systemctl enable`` makes exists."""
+    unit = ctx.unit
+    if unit is None:
+        return Result(AREA, "enabled", SKIP, "the unit is not installed")
+    unit_dir, unit_name = _unit_location()
+    targets = " ".join(unit.service.get("WantedBy", [])).split() or ["multi-user.target"]
+    links = [ctx.path(f"/{unit_dir}/{t}.wants/{unit_name}") for t in targets]
+    found = [link for link in links if link.is_symlink() or link.exists()]
+    if found:
+        return Result(AREA, "enabled", OK, f"{ctx.shown(found[0])}")
+    return Result(
+        AREA,
+        "enabled",
+        WARN,
+        f"not enabled: no {ctx.shown(links[0])} (it will not start at boot)",
+        "sudo systemctl enable --now edgedet",
+    )
+
+
+def systemctl_show(unit_name: str) -> dict[str, str]:
+    done = subprocess.run(
+        ["systemctl", "show", unit_name, "--property=" + ",".join(SHOW_PROPERTIES)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    if done.returncode != 0:
+        raise OSError(done.stderr.strip() or f"systemctl exited with {done.returncode}")
+    return dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
+
+
+def active_check(ctx: Context) -> Result:
+    """Active state and the last exit status, from ``systemctl show`` (live system only)."""
+    if ctx.unit is None:
+        return Result(AREA, "active", SKIP, "the unit is not installed")
+    if not ctx.live:
+        return Result(AREA, "active", SKIP, "--root: systemctl reports on the live system only")
+    if not ctx.path("/run/systemd/system").is_dir():
+        return Result(AREA, "active", SKIP, "systemd is not running here (container or chroot)")
+    if shutil.which("systemctl") is None:
+        return Result(AREA, "active", SKIP, "no systemctl on PATH")
+    _, unit_name = _unit_location()
+    try:
+        props = systemctl_show(unit_name)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Result(AREA, "active", WARN, f"systemctl show failed: {exc}", "run it as root")
+    state = f"{props.get('ActiveState', '?')} ({props.get('SubState', '?')})"
+    restarts = props.get("NRestarts", "0")
+    status = props.get("ExecMainStatus", "0")
+    code = int(status) if status.isdigit() else 0
+    last = f"last exit status {status}"
+    if code in EXIT_MEANING:
+        last += f": {EXIT_MEANING[code]}"
+    facts = dict(props)
+    if props.get("ActiveState") == "active":
+        return Result(AREA, "active", OK, f"{state}, {restarts} restart(s)", facts=facts)
+    journal = "see `journalctl -u edgedet -n 30`, fix it, then `sudo systemctl restart edgedet`"
+    if props.get("ActiveState") == "failed":
+        return Result(
+            AREA, "active", FAIL, f"{state}, result {props.get('Result')}, {last}", journal, facts
+        )
+    return Result(AREA, "active", WARN, f"{state}, {restarts} restart(s), {last}", journal, facts)
+
+
+def _required_groups(ctx: Context) -> dict[str, str]:
+    """group -> why the service user needs it."""
+    from edgedet.doctor import camera, edgetpu
+
+    needed: dict[str, str] = {}
+    kind = camera.source_kind(ctx)
+    if kind != "other":
+        needed["video"] = "cameras and /dev/dma_heap"
+    by_gid = {gid: name for name, (gid, _) in ctx.groups.items()}
+    coral = ctx.coral_configured or bool(edgetpu.usb_corals(ctx) or edgetpu.pci_corals(ctx))
+    for node in camera.device_nodes(ctx):
+        if node.name.startswith("apex_") and not coral:
+            continue
+        if not node.name.startswith("apex_") and kind == "other":
+            continue
+        try:
+            st = node.stat()
+        except OSError:
+            continue
+        if st.st_mode & stat.S_IROTH and st.st_mode & stat.S_IWOTH:
+            continue  # anyone may open it
+        group = by_gid.get(st.st_gid, str(st.st_gid))
+        if group != "root":
+            needed.setdefault(group, f"{ctx.shown(node)} (mode {stat.S_IMODE(st.st_mode):04o})")
+    if coral and (edgetpu.usb_corals(ctx) or (ctx.cfg.model.edgetpu_device or "usb") != "pci"):
+        for group in sorted(edgetpu.rule_groups(ctx)):
+            needed.setdefault(group, "the Coral USB (udev rule)")
+    return needed
+
+
+def user_check(ctx: Context) -> Result:
+    """The service user exists and is in the groups its devices belong to."""
+    unit = ctx.unit
+    user = unit.get("User", "edgedet") if unit else "edgedet"
+    supplementary = " ".join(unit.service.get("SupplementaryGroups", [])).split() if unit else []
+    facts = {"user": user}
+    if user not in ctx.users:
+        status = FAIL if unit else WARN
+        return Result(
+            AREA,
+            "user",
+            status,
+            f"user {user} does not exist in /etc/passwd",
+            "sudo edgedet service install (creates it in groups video, plugdev)",
+            facts,
+        )
+    absent = [g for g in supplementary if g not in ctx.groups]
+    if absent:
+        return Result(
+            AREA,
+            "user",
+            FAIL,
+            f"the unit's SupplementaryGroups {', '.join(absent)} do not exist in /etc/group: "
+            "systemd refuses to start it (status 216/GROUP)",
+            f"sudo groupadd --system {absent[0]}",
+            facts,
+        )
+    _, primary_gid = ctx.users[user]
+    member_of = {name for name, (gid, members) in ctx.groups.items() if user in members}
+    member_of |= {name for name, (gid, _) in ctx.groups.items() if gid == primary_gid}
+    effective = member_of | set(supplementary)
+    needed = _required_groups(ctx)
+    missing = {g: why for g, why in needed.items() if g not in effective}
+    facts.update(groups=sorted(effective), needed=sorted(needed))
+    if missing:
+        names = ",".join(sorted(missing))
+        why = "; ".join(f"{g}: {w}" for g, w in sorted(missing.items()))
+        return Result(
+            AREA,
+            "user",
+            FAIL,
+            f"{user} is not in group(s) {names}, so it cannot open {why}",
+            f"sudo usermod -aG {names} {user} && sudo systemctl restart edgedet",
+            facts,
+        )
+    shown = ", ".join(sorted(effective)) or "no supplementary groups"
+    via = " (with the unit's SupplementaryGroups)" if supplementary else ""
+    return Result(AREA, "user", OK, f"{user} in {shown}{via}", facts=facts)
+
+
+CHECKS = [unit_check, enabled_check, active_check, user_check]
