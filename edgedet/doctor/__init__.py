@@ -93,11 +93,8 @@ class Context:
         return self.root / p.relative_to("/")
 
     def read(self, path: str | os.PathLike[str]) -> str | None:
-        """The stripped text of a (sysfs) file under the root, or None when unreadable."""
-        try:
-            return self.path(path).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            return None
+        """The stripped text of a (sysfs) file named as on the device, under the root."""
+        return read_text(self.path(path))
 
     def glob(self, pattern: str) -> list[Path]:
         """Sorted matches of an absolute glob pattern under the root."""
@@ -175,6 +172,14 @@ class Unit:
     def get(self, key: str, default: str = "") -> str:
         values = self.service.get(key)
         return values[-1] if values else default
+
+
+def read_text(path: Path) -> str | None:
+    """The stripped text of a file (a path already under the root), or None when unreadable."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
 
 
 def _colon_file(text: str | None) -> Iterable[list[str]]:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result
+from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result, read_text
 
 AREA = "edgetpu"
 USB_BOOT = ("1a6e", "089a")  # before firmware load
@@ -42,13 +42,13 @@ def usb_corals(ctx: Context) -> list[UsbCoral]:
     found = []
     for dev in ctx.glob("/sys/bus/usb/devices/*"):
         ids = (
-            (ctx.read(dev / "idVendor") or "").lower(),
-            (ctx.read(dev / "idProduct") or "").lower(),
+            (read_text(dev / "idVendor") or "").lower(),
+            (read_text(dev / "idProduct") or "").lower(),
         )
         if ids not in (USB_BOOT, USB_RUNNING):
             continue
         try:
-            speed = float(ctx.read(dev / "speed") or "")
+            speed = float(read_text(dev / "speed") or "")
         except ValueError:
             speed = None
         port = dev / "port"
@@ -61,7 +61,7 @@ def pci_corals(ctx: Context) -> list[Path]:
     return [
         dev
         for dev in ctx.glob("/sys/bus/pci/devices/*")
-        if (ctx.read(dev / "vendor"), ctx.read(dev / "device")) == PCI_ID
+        if (read_text(dev / "vendor"), read_text(dev / "device")) == PCI_ID
     ]
 
 

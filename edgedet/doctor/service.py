@@ -181,8 +181,6 @@ def _required_groups(ctx: Context) -> dict[str, str]:
 
     needed: dict[str, str] = {}
     kind = camera.source_kind(ctx)
-    if kind != "other":
-        needed["video"] = "cameras and /dev/dma_heap"
     by_gid = {gid: name for name, (gid, _) in ctx.groups.items()}
     coral = ctx.coral_configured or bool(edgetpu.usb_corals(ctx) or edgetpu.pci_corals(ctx))
     for node in camera.device_nodes(ctx):
@@ -199,6 +197,8 @@ def _required_groups(ctx: Context) -> dict[str, str]:
         group = by_gid.get(st.st_gid, str(st.st_gid))
         if group != "root":
             needed.setdefault(group, f"{ctx.shown(node)} (mode {stat.S_IMODE(st.st_mode):04o})")
+    if kind != "other":
+        needed.setdefault("video", "cameras and /dev/dma_heap")
     if coral and (edgetpu.usb_corals(ctx) or (ctx.cfg.model.edgetpu_device or "usb") != "pci"):
         for group in sorted(edgetpu.rule_groups(ctx)):
             needed.setdefault(group, "the Coral USB (udev rule)")
@@ -241,12 +241,12 @@ def user_check(ctx: Context) -> Result:
     facts.update(groups=sorted(effective), needed=sorted(needed))
     if missing:
         names = ",".join(sorted(missing))
-        why = "; ".join(f"{g}: {w}" for g, w in sorted(missing.items()))
+        why = "; ".join(f"{g} for {w}" for g, w in sorted(missing.items()))
         return Result(
             AREA,
             "user",
             FAIL,
-            f"{user} is not in group(s) {names}, so it cannot open {why}",
+            f"{user} is not in group(s) {names}: needed ({why})",
             f"sudo usermod -aG {names} {user} && sudo systemctl restart edgedet",
             facts,
         )
