@@ -139,7 +139,11 @@ def _choose_backend(name: str) -> tuple[Any, dict[str, Any]]:
         if candidate == "tensorflow":
             findings["not_probed"] = "tensorflow"
             continue
-        if name == "auto" and not _installed(candidate):
+        if not _installed(candidate):
+            if name != "auto":
+                findings["unusable"][candidate] = (
+                    f"backend {candidate!r} is not installed ({DISTRIBUTIONS[candidate]})"
+                )
             continue
         try:
             backend = get_backend(candidate)

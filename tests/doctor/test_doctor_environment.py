@@ -1,0 +1,226 @@
+"""`edgedet doctor` on the running environment: broker, HTTP port, model and card, NumPy
+copies, the interpreter package, and the real machine (``--root /``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from doctorroot import REPO, doctor, one
+
+import edgedet_test_broker as mqtt_helper
+
+
+def test_broker_reachable(fake_root, broker):
+    fake_root.config(f"mqtt: {{enabled: true, host: 127.0.0.1, port: {broker.port}}}\n")
+    _, doc, _ = doctor(fake_root.path)
+    found = one(doc, "outputs", "mqtt broker")
+    assert found["status"] == "OK", found
+    assert found["detail"] == f"127.0.0.1:{broker.port} accepts TCP connections"
+
+
+def test_broker_on_a_closed_port(fake_root, stopped_broker_port):
+    fake_root.config(f"mqtt: {{enabled: true, host: 127.0.0.1, port: {stopped_broker_port}}}\n")
+    rc, doc, _ = doctor(fake_root.path)
+    found = one(doc, "outputs", "mqtt broker")
+    assert found["status"] == "FAIL"
+    assert f"cannot connect to 127.0.0.1:{stopped_broker_port}: Connection refused" in found["detail"]
+    assert "mosquitto" in found["fix"]
+    assert rc == 1
+
+
+@pytest.fixture
+def stopped_broker_port(tmp_path):
+    """A port where a real mosquitto listened and no longer does."""
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = mqtt_helper.Broker(workdir).start()
+    b.stop()
+    return b.port
+
+
+def test_http_port_taken_by_another_program(fake_root):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        fake_root.config(f"http: {{host: 127.0.0.1, port: {port}}}\n")
+        rc, doc, _ = doctor(fake_root.path)
+    found = one(doc, "outputs", "http port")
+    assert found["status"] == "FAIL" and "in use by another program" in found["detail"]
+    assert f"sport = :{port}" in found["fix"]
+    assert rc == 1
+
+
+@pytest.mark.parametrize(("healthy", "status"), [(True, "OK"), (False, "WARN")])
+def test_http_port_held_by_a_running_edgedet(fake_root, healthy, status):
+    from edgedet.publishers.http import HttpPublisher
+    from edgedet.service.metrics import Metrics
+
+    pub = HttpPublisher("127.0.0.1", 0, metrics=Metrics(), healthy=lambda: healthy)
+    try:
+        fake_root.config(f"http: {{host: 127.0.0.1, port: {pub.port}}}\n")
+        _, doc, _ = doctor(fake_root.path)
+    finally:
+        pub.close()
+    found = one(doc, "outputs", "http port")
+    assert found["status"] == status, found
+    assert "running edgedet" in found["detail"]
+
+
+def test_free_http_port(fake_root):
+    port = mqtt_helper.free_port()
+    fake_root.config(f"http: {{host: 127.0.0.1, port: {port}}}\n")
+    _, doc, _ = doctor(fake_root.path)
+    assert one(doc, "outputs", "http port")["detail"] == f"127.0.0.1:{port} is free"
+
+
+def test_model_that_does_not_match_its_card(fake_root, bundled_model):
+    models = fake_root.path / "opt/models"
+    models.mkdir(parents=True)
+    copy = models / bundled_model.name
+    data = bytearray(bundled_model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a weight byte: still a valid flatbuffer
+    copy.write_bytes(bytes(data))
+    shutil.copy(bundled_model.with_suffix(".yaml"), models)
+    fake_root.config(f"model: {{path: /opt/models/{bundled_model.name}}}\n")
+    rc, doc, _ = doctor(fake_root.path)
+    assert one(doc, "model", "model file")["detail"].startswith(f"/opt/models/{bundled_model.name}")
+    assert one(doc, "model", "card")["status"] == "OK"
+    sha = one(doc, "model", "sha256")
+    assert sha["status"] == "FAIL" and "does not match its card" in sha["detail"]
+    assert rc == 1
+
+
+def test_model_without_card_and_a_missing_model(fake_root, bundled_model):
+    models = fake_root.path / "opt/models"
+    models.mkdir(parents=True)
+    shutil.copy(bundled_model, models)
+    fake_root.config(f"model: {{path: /opt/models/{bundled_model.name}}}\n")
+    _, doc, _ = doctor(fake_root.path)
+    card = one(doc, "model", "card")
+    assert card["status"] == "WARN" and "no card" in card["detail"]
+    assert one(doc, "model", "full-integer")["status"] == "OK"
+
+    fake_root.config("model: {path: /opt/models/absent.tflite}\n")
+    rc, doc, _ = doctor(fake_root.path)
+    found = one(doc, "model", "model file")
+    assert found["status"] == "FAIL" and "does not exist" in found["detail"]
+    assert one(doc, "model", "full-integer")["status"] == "SKIP"
+    assert rc == 1
+
+
+def test_pip_numpy_shadowing_apts(fake_root, tmp_path):
+    """A --system-site-packages venv: pip's NumPy 2 before apt's 1.24 (Debian egg-info)."""
+    apt_site = tmp_path / "usr/lib/python3/dist-packages"
+    egg = apt_site / "numpy-1.24.2.egg-info"
+    egg.mkdir(parents=True)
+    (egg / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: numpy\nVersion: 1.24.2\n")
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", ""), str(apt_site)])
+    _, doc, _ = doctor(fake_root.path, env={"PYTHONPATH": path})
+    found = one(doc, "python", "numpy")
+    import numpy
+
+    if numpy.__version__.startswith("1."):
+        pytest.skip("this venv has NumPy 1: no clash with a 1.24 copy to show")
+    assert found["status"] == "WARN", found
+    assert f"{numpy.__version__} (pip, this venv" in found["detail"]
+    assert f"shadows numpy 1.24.2 (apt: {apt_site})" in found["detail"]
+    assert "numpy.dtype size changed" in found["detail"]
+    assert "pip uninstall numpy" in found["fix"] and "numpy==1.24.2" in found["fix"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tflite_runtime") is not None, reason="tflite-runtime is installed"
+)
+def test_configured_backend_not_installed(fake_root):
+    fake_root.config("model: {backend: tflite_runtime}\n")
+    rc, doc, _ = doctor(fake_root.path)
+    found = one(doc, "python", "interpreter")
+    assert found["status"] == "FAIL"
+    assert "backend 'tflite_runtime' is not installed (tflite-runtime)" in found["detail"]
+    assert "ai-edge-litert" in found["fix"]
+    assert one(doc, "python", "xnnpack")["status"] == "SKIP"
+    assert one(doc, "model", "full-integer")["status"] == "SKIP"
+    assert rc == 1
+
+
+def test_tflite_runtime_next_to_numpy_2(fake_root, tmp_path):
+    """tflite-runtime 2.14 installed in a NumPy 2 venv: configured, it fails with the fix;
+    under ``auto`` the working interpreter is used."""
+    import numpy
+
+    if numpy.__version__.startswith("1."):
+        pytest.skip("this venv has NumPy 1")
+    site = tmp_path / "site"
+    package = site / "tflite_runtime"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    # Stands for the 2.14 wheel; get_backend refuses NumPy 2 before importing it.
+    (package / "interpreter.py").write_text("raise ImportError('must not be imported')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(site)])}
+    fake_root.config("model: {backend: tflite_runtime}\n")
+    rc, doc, _ = doctor(fake_root.path, env=env)
+    found = one(doc, "python", "interpreter")
+    assert found["status"] == "FAIL", found
+    assert f"tflite-runtime cannot run with NumPy {numpy.__version__}" in found["detail"]
+    assert rc == 1
+
+    # auto takes ai-edge-litert first and never imports the other one
+    fake_root.config("model: {backend: auto}\n")
+    _, doc, _ = doctor(fake_root.path, env=env)
+    found = one(doc, "python", "interpreter")
+    assert found["status"] == "OK" and found["facts"]["name"] == "litert"
+    assert "tflite_runtime" in found["facts"]["installed"]
+
+
+def test_interpreter_and_xnnpack_on_this_machine(fake_root):
+    _, doc, _ = doctor(fake_root.path)
+    interpreter = one(doc, "python", "interpreter")
+    assert interpreter["status"] == "OK" and interpreter["facts"]["name"] in (
+        "litert",
+        "tflite_runtime",
+    )
+    xnnpack = one(doc, "python", "xnnpack")
+    assert xnnpack["status"] in ("OK", "WARN"), xnnpack
+    assert xnnpack["facts"]["invoked"] is True
+
+
+def test_the_real_machine_prints_a_table():
+    done = subprocess.run(
+        [sys.executable, "-m", "edgedet", "doctor", "--root", "/"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["AREA", "CHECK", "DETAIL"]
+    statuses = [line.split()[0] for line in lines[1:-1] if not line.startswith(" ")]
+    assert statuses and set(statuses) <= {"OK", "WARN", "FAIL", "SKIP"}
+    counts = lines[-1]
+    assert counts == ", ".join(
+        f"{statuses.count(s)} {s}" for s in ("OK", "WARN", "FAIL", "SKIP")
+    )
+    assert done.returncode == (1 if "FAIL" in statuses else 0)
+    for area in ("python", "model", "camera", "edgetpu", "board", "service", "outputs"):
+        assert any(line.split()[1] == area for line in lines[1:-1] if not line.startswith(" "))
+
+
+def test_doctor_never_imports_tensorflow(tmp_path: Path):
+    code = (
+        "import sys\n"
+        "from edgedet.cli import main\n"
+        f"rc = main(['doctor', '--root', {str(tmp_path)!r}, '--json'])\n"
+        "sys.stderr.write('tensorflow' in sys.modules and 'TF-IMPORTED' or 'no-tf')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.stderr.strip().endswith("no-tf"), done.stderr
