@@ -30,7 +30,9 @@ def test_broker_on_a_closed_port(fake_root, stopped_broker_port):
     rc, doc, _ = doctor(fake_root.path)
     found = one(doc, "outputs", "mqtt broker")
     assert found["status"] == "FAIL"
-    assert f"cannot connect to 127.0.0.1:{stopped_broker_port}: Connection refused" in found["detail"]
+    assert (
+        f"cannot connect to 127.0.0.1:{stopped_broker_port}: Connection refused" in found["detail"]
+    )
     assert "mosquitto" in found["fix"]
     assert rc == 1
 
@@ -205,9 +207,7 @@ def test_the_real_machine_prints_a_table():
     statuses = [line.split()[0] for line in lines[1:-1] if not line.startswith(" ")]
     assert statuses and set(statuses) <= {"OK", "WARN", "FAIL", "SKIP"}
     counts = lines[-1]
-    assert counts == ", ".join(
-        f"{statuses.count(s)} {s}" for s in ("OK", "WARN", "FAIL", "SKIP")
-    )
+    assert counts == ", ".join(f"{statuses.count(s)} {s}" for s in ("OK", "WARN", "FAIL", "SKIP"))
     assert done.returncode == (1 if "FAIL" in statuses else 0)
     for area in ("python", "model", "camera", "edgetpu", "board", "service", "outputs"):
         assert any(line.split()[1] == area for line in lines[1:-1] if not line.startswith(" "))
@@ -220,7 +220,56 @@ def test_doctor_never_imports_tensorflow(tmp_path: Path):
         f"rc = main(['doctor', '--root', {str(tmp_path)!r}, '--json'])\n"
         "sys.stderr.write('tensorflow' in sys.modules and 'TF-IMPORTED' or 'no-tf')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stderr.strip().endswith("no-tf"), done.stderr
+
+
+@pytest.fixture(scope="module")
+def edgetpu_model(tmp_path_factory) -> bytes:
+    """A real TFLite model with one op named ``edgetpu-custom-op``, as edgetpu_compiler
+    writes: the factory's SSD with its custom op's name rewritten in the flatbuffer."""
+    pytest.importorskip("tensorflow")
+    import modelfactory
+
+    path = modelfactory.cached_model(
+        tmp_path_factory.mktemp("doctor_models"),
+        "tflite_postprocess",
+        num_anchors=8,
+        num_classes=2,
+        quant="uint8",
+    )
+    data = bytearray(path.read_bytes())
+    old, new = b"TFLite_Detection_PostProcess", b"edgetpu-custom-op"
+    at = data.find(old)
+    assert at > 4 and int.from_bytes(data[at - 4 : at], "little") == len(old)
+    # A flatbuffer string is a length, the bytes and a NUL; the shorter name fits in place.
+    data[at - 4 : at] = len(new).to_bytes(4, "little")
+    data[at : at + len(old) + 1] = new + bytes(len(old) + 1 - len(new))
+    return bytes(data)
+
+
+@pytest.mark.tensorflow
+def test_edgetpu_compiled_model(fake_root, edgetpu_model):
+    models = fake_root.path / "opt/models"
+    models.mkdir(parents=True)
+    (models / "det_edgetpu.tflite").write_bytes(edgetpu_model)
+    (models / "det.tflite").write_bytes(edgetpu_model)
+
+    # *_edgetpu.tflite: the Edge TPU is wanted by name, and the model is compiled for it.
+    fake_root.config("model: {path: /opt/models/det_edgetpu.tflite}\n")
+    _, doc, _ = doctor(fake_root.path)
+    compiled = one(doc, "model", "edgetpu compiled")
+    assert compiled["status"] == "OK", compiled
+    assert compiled["detail"] == "1 edgetpu-custom-op(s) in det_edgetpu.tflite"
+    # XNNPACK is checked on the bundled CPU model: the CPU cannot run this one.
+    xnnpack = one(doc, "python", "xnnpack")
+    assert xnnpack["status"] == "OK" and "ssdlite" in xnnpack["detail"]
+    assert one(doc, "edgetpu", "usb")["status"] == "FAIL"  # configured, none attached
+
+    # The same model with the Edge TPU turned off cannot run at all.
+    fake_root.config("model: {path: /opt/models/det.tflite, edgetpu: false}\n")
+    rc, doc, _ = doctor(fake_root.path)
+    compiled = one(doc, "model", "edgetpu compiled")
+    assert compiled["status"] == "FAIL" and "the CPU cannot run it" in compiled["detail"]
+    assert "model.edgetpu: true" in compiled["fix"]
+    assert rc == 1
