@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import edgedet_test_broker as mqtt_helper
 import pytest
 from doctorroot import REPO, doctor, one
-
-import edgedet_test_broker as mqtt_helper
 
 
 def test_broker_reachable(fake_root, broker):
