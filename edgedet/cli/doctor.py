@@ -42,6 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="read /sys, /proc, /dev, /etc ... under DIR instead of / (e.g. a mounted image)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument(
+        "--only",
+        metavar="AREAS",
+        help="comma-separated areas to check: python, model, camera, edgetpu, board, "
+        "service, outputs (default: all)",
+    )
     p.set_defaults(func=main)
 
 
@@ -92,14 +98,23 @@ def build_context(root: Path, config: str | None):
 
 
 def main(args: argparse.Namespace) -> int:
-    from edgedet.doctor import exit_code, run_checks
+    from edgedet.doctor import AREAS, all_checks, exit_code, run_checks
     from edgedet.errors import ConfigError
 
     root = Path(args.root)
     if not root.is_dir():
         raise ConfigError(f"--root {args.root}: not a directory; pass / or a mounted root")
+    areas = None
+    if args.only:
+        areas = [a.strip() for a in args.only.split(",") if a.strip()]
+        unknown = [a for a in areas if a not in AREAS]
+        if unknown or not areas:
+            raise ConfigError(
+                f"--only {args.only}: unknown area {', '.join(unknown) or '(none)'}; "
+                f"choose from {', '.join(AREAS)}"
+            )
     ctx = build_context(root, args.config)
-    results = run_checks(ctx)
+    results = run_checks(ctx, all_checks(areas))
     code = exit_code(results)
     if args.json:
         json.dump(

@@ -79,6 +79,7 @@ class Context:
     config_error: str | None = None
     bundled_model: Path | None = None
     probe_timeout: float = 120.0
+    _probe: ProbeReport | None = field(default=None, init=False, repr=False)
 
     @property
     def live(self) -> bool:
@@ -154,7 +155,7 @@ class Context:
 
     def probe(self) -> ProbeReport:
         """The interpreter probe (run once, in a child process)."""
-        if not hasattr(self, "_probe"):
+        if self._probe is None:
             from edgedet.doctor.probe import run_probe
 
             self._probe = run_probe(self)
@@ -191,19 +192,19 @@ def _colon_file(text: str | None) -> Iterable[list[str]]:
 Check = Callable[[Context], "Result | list[Result]"]
 
 
-def all_checks() -> list[Check]:
-    """Every check, in the order the table lists them (area by area)."""
+AREAS = ("python", "model", "camera", "edgetpu", "board", "service", "outputs")
+
+
+def all_checks(areas: Iterable[str] | None = None) -> list[Check]:
+    """The checks of ``areas`` (default: every area), in table order, area by area."""
     from edgedet.doctor import board, camera, edgetpu, model, outputs, pyenv, service
 
-    return [
-        *pyenv.CHECKS,
-        *model.CHECKS,
-        *camera.CHECKS,
-        *edgetpu.CHECKS,
-        *board.CHECKS,
-        *service.CHECKS,
-        *outputs.CHECKS,
-    ]
+    modules = (pyenv, model, camera, edgetpu, board, service, outputs)
+    wanted = set(AREAS if areas is None else areas)
+    unknown = wanted - set(AREAS)
+    if unknown:
+        raise ValueError(f"unknown areas {sorted(unknown)}")  # the CLI validates first
+    return [check for module in modules if module.AREA in wanted for check in module.CHECKS]
 
 
 def run_checks(ctx: Context, checks: list[Check] | None = None) -> list[Result]:

@@ -111,6 +111,8 @@ def _summary(ctx: Context) -> tuple[dict | None, Result | None]:
                 "copy the model again; convert it with `edgedet convert`",
             )
         return None, Result(AREA, "ops", SKIP, "no usable interpreter to read the model's ops")
+    if found.get("file_problem"):
+        return None, Result(AREA, "ops", SKIP, "the model file is unusable (see model file)")
     if "error" in found:
         return None, Result(AREA, "ops", FAIL, found["error"], "convert it with `edgedet convert`")
     return found, None

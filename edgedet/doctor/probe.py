@@ -184,7 +184,7 @@ def child(argv: list[str] | None = None) -> int:
     p.add_argument("--edgetpu-device")
     args = p.parse_args(argv)
 
-    from edgedet.errors import EdgedetError
+    from edgedet.errors import EdgedetError, ModelError
     from edgedet.modelcard import check_tflite_file
 
     _emit({"begin": "backend"})
@@ -214,6 +214,8 @@ def child(argv: list[str] | None = None) -> int:
                     "has_postprocess_op": s.has_postprocess_op,
                 }
             )
+        except ModelError as exc:  # the file itself: the model file check says it
+            _emit({"stage": "summary", "error": str(exc), "file_problem": True})
         except (EdgedetError, ValueError, RuntimeError) as exc:
             data = None
             _emit({"stage": "summary", "error": str(exc)})
@@ -222,9 +224,12 @@ def child(argv: list[str] | None = None) -> int:
     cpu_data, cpu_model = data, args.model
     if (cpu_data is None or compiled) and args.cpu_model:
         cpu_model = args.cpu_model
-        cpu_data = check_tflite_file(args.cpu_model)
+        try:
+            cpu_data = check_tflite_file(args.cpu_model)
+        except ModelError:
+            cpu_data = None
     if cpu_data is None:
-        _emit({"stage": "xnnpack", "error": "no CPU model to build an interpreter with"})
+        _emit({"stage": "xnnpack", "skipped": "no CPU model to build an interpreter with"})
     else:
         try:
             found = _cpu_run(backend, cpu_data, args.threads)

@@ -204,6 +204,8 @@ def xnnpack_check(ctx: Context) -> Result:
                 "frame; under qemu, bind-mount a Pi /proc/cpuinfo and set QEMU_CPU",
             )
         return Result(AREA, "xnnpack", SKIP, "the probe stopped before this check")
+    if "skipped" in found:
+        return Result(AREA, "xnnpack", SKIP, found["skipped"])
     model = Path(str(found.get("model", "the model"))).name
     if "error" in found:
         return Result(

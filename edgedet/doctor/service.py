@@ -199,7 +199,8 @@ def _required_groups(ctx: Context) -> dict[str, str]:
             needed.setdefault(group, f"{ctx.shown(node)} (mode {stat.S_IMODE(st.st_mode):04o})")
     if kind != "other":
         needed.setdefault("video", "cameras and /dev/dma_heap")
-    if coral and (edgetpu.usb_corals(ctx) or (ctx.cfg.model.edgetpu_device or "usb") != "pci"):
+    wants_pci = (ctx.cfg.model.edgetpu_device or "").startswith("pci")
+    if coral and (edgetpu.usb_corals(ctx) or not wants_pci):
         for group in sorted(edgetpu.rule_groups(ctx)):
             needed.setdefault(group, "the Coral USB (udev rule)")
     return needed

@@ -18,7 +18,7 @@ from doctorroot import REPO, doctor, one
 
 def test_broker_reachable(fake_root, broker):
     fake_root.config(f"mqtt: {{enabled: true, host: 127.0.0.1, port: {broker.port}}}\n")
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "outputs")
     found = one(doc, "outputs", "mqtt broker")
     assert found["status"] == "OK", found
     assert found["detail"] == f"127.0.0.1:{broker.port} accepts TCP connections"
@@ -26,7 +26,7 @@ def test_broker_reachable(fake_root, broker):
 
 def test_broker_on_a_closed_port(fake_root, stopped_broker_port):
     fake_root.config(f"mqtt: {{enabled: true, host: 127.0.0.1, port: {stopped_broker_port}}}\n")
-    rc, doc, _ = doctor(fake_root.path)
+    rc, doc, _ = doctor(fake_root.path, "--only", "outputs")
     found = one(doc, "outputs", "mqtt broker")
     assert found["status"] == "FAIL"
     assert (
@@ -52,7 +52,7 @@ def test_http_port_taken_by_another_program(fake_root):
         other.listen()
         port = other.getsockname()[1]
         fake_root.config(f"http: {{host: 127.0.0.1, port: {port}}}\n")
-        rc, doc, _ = doctor(fake_root.path)
+        rc, doc, _ = doctor(fake_root.path, "--only", "outputs")
     found = one(doc, "outputs", "http port")
     assert found["status"] == "FAIL" and "in use by another program" in found["detail"]
     assert f"sport = :{port}" in found["fix"]
@@ -67,7 +67,7 @@ def test_http_port_held_by_a_running_edgedet(fake_root, healthy, status):
     pub = HttpPublisher("127.0.0.1", 0, metrics=Metrics(), healthy=lambda: healthy)
     try:
         fake_root.config(f"http: {{host: 127.0.0.1, port: {pub.port}}}\n")
-        _, doc, _ = doctor(fake_root.path)
+        _, doc, _ = doctor(fake_root.path, "--only", "outputs")
     finally:
         pub.close()
     found = one(doc, "outputs", "http port")
@@ -78,7 +78,7 @@ def test_http_port_held_by_a_running_edgedet(fake_root, healthy, status):
 def test_free_http_port(fake_root):
     port = mqtt_helper.free_port()
     fake_root.config(f"http: {{host: 127.0.0.1, port: {port}}}\n")
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "outputs")
     assert one(doc, "outputs", "http port")["detail"] == f"127.0.0.1:{port} is free"
 
 
@@ -124,7 +124,7 @@ def test_pip_numpy_shadowing_apts(fake_root, tmp_path):
     egg.mkdir(parents=True)
     (egg / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: numpy\nVersion: 1.24.2\n")
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", ""), str(apt_site)])
-    _, doc, _ = doctor(fake_root.path, env={"PYTHONPATH": path})
+    _, doc, _ = doctor(fake_root.path, "--only", "python", env={"PYTHONPATH": path})
     found = one(doc, "python", "numpy")
     import numpy
 

@@ -39,7 +39,7 @@ def test_pi4_coral_usb_ids_and_link_speed(fake_root, ids, speed, superspeed_port
     fake_root.usb_device("1-1.3", *ids, speed, superspeed_port)
     fake_root.udev_rule("/lib/udev/rules.d/60-libedgetpu1-std.rules", CORAL_RULES)
     fake_root.config("model: {edgetpu: true}\n")
-    rc, doc, err = doctor(fake_root.path)
+    rc, doc, err = doctor(fake_root.path, "--only", "edgetpu")
     usb = one(doc, "edgetpu", "usb")
     assert usb["status"] == "OK"
     assert "1-1.3" in usb["detail"]
@@ -55,9 +55,28 @@ def test_pi4_coral_usb_ids_and_link_speed(fake_root, ids, speed, superspeed_port
     runtime = one(doc, "edgetpu", "libedgetpu")
     assert runtime["status"] == "FAIL" and "libedgetpu1-std" in runtime["fix"]
     assert one(doc, "edgetpu", "delegate")["status"] == "SKIP"  # only on the live system
+    assert {r["area"] for r in doc["checks"]} == {"config", "edgetpu"}
+    assert rc == 1 and doc["exit_code"] == 1, err
+
+
+def test_pi4_with_coral_usb_full_report(fake_root):
+    healthy_pi(fake_root)
+    fake_root.usb_device("1-1.3", "1a6e", "089a", "480", False)
+    fake_root.udev_rule("/lib/udev/rules.d/60-libedgetpu1-std.rules", CORAL_RULES)
+    fake_root.config("model: {edgetpu: true}\n")
+    rc, doc, err = doctor(fake_root.path)
+    areas = [r["area"] for r in doc["checks"]]
+    assert list(dict.fromkeys(areas)) == [
+        "config", "python", "model", "camera", "edgetpu", "board", "service", "outputs"
+    ]  # fmt: skip
     # The bundled model is a CPU model: the Edge TPU would run nothing.
     assert one(doc, "model", "edgetpu compiled")["status"] == "WARN"
+    assert one(doc, "board", "power")["status"] == "OK"
+    assert one(doc, "board", "temperature")["detail"] == "SoC 48.0 °C"
     assert one(doc, "board", "64-bit userland")["detail"].startswith("64-bit aarch64")
+    assert one(doc, "edgetpu", "usb link")["status"] == "WARN"
+    failed = {(r["area"], r["check"]) for r in doc["checks"] if r["status"] == "FAIL"}
+    assert failed == {("edgetpu", "libedgetpu")}, failed
     assert rc == 1 and doc["exit_code"] == 1, err
 
 
@@ -65,7 +84,7 @@ def test_coral_usb_without_udev_rule_names_the_package(fake_root):
     healthy_pi(fake_root)
     fake_root.usb_device("2-1", "18d1", "9302", "5000", None)
     fake_root.config("model: {edgetpu: true}\n")
-    rc, doc, _ = doctor(fake_root.path)
+    rc, doc, _ = doctor(fake_root.path, "--only", "edgetpu")
     rule = one(doc, "edgetpu", "udev rule")
     assert rule["status"] == "FAIL"
     assert "1a6e, 18d1" in rule["detail"] and "libedgetpu1-std" in rule["fix"]
@@ -75,7 +94,7 @@ def test_coral_usb_without_udev_rule_names_the_package(fake_root):
 def test_configured_coral_usb_missing_is_a_failure(fake_root):
     healthy_pi(fake_root)
     fake_root.config("model: {edgetpu: true, edgetpu_device: usb}\n")
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "edgetpu")
     usb = one(doc, "edgetpu", "usb")
     assert usb["status"] == "FAIL" and "1a6e:089a" in usb["detail"]
 
@@ -95,7 +114,7 @@ def test_pi5_with_coral_pcie(fake_root):
     fake_root.kernel_module("gasket").kernel_module("apex")
     fake_root.write("/usr/lib/aarch64-linux-gnu/libedgetpu.so.1", b"\x7fELF")
     fake_root.config("model: {edgetpu: true, edgetpu_device: 'pci:0'}\n")
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "edgetpu")
     pcie = one(doc, "edgetpu", "pcie")
     assert pcie["status"] == "OK", pcie
     assert "0000:01:00.0" in pcie["detail"] and "/dev/apex_0" in pcie["detail"]
@@ -112,7 +131,7 @@ def test_pi5_coral_pcie_without_driver(fake_root):
     fake_root.pci_device("0000:01:00.0", "0x1ac1", "0x089a")
     fake_root.pci_device("0000:00:00.0", "0x14e4", "0x2712")  # the Pi 5's own bridge
     fake_root.config("model: {edgetpu: true, edgetpu_device: pci}\n")
-    rc, doc, _ = doctor(fake_root.path)
+    rc, doc, _ = doctor(fake_root.path, "--only", "edgetpu")
     pcie = one(doc, "edgetpu", "pcie")
     assert pcie["status"] == "FAIL"
     assert "apex driver is not loaded" in pcie["detail"] and "gasket-dkms" in pcie["fix"]
@@ -130,7 +149,7 @@ def test_pi5_coral_pcie_without_driver(fake_root):
 )
 def test_power_and_temperature(fake_root, word, millidegrees, power, power_words, heat, heat_words):
     fake_root.board(PI4).throttled(word).temperature(millidegrees).userland(64, "aarch64")
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "board")
     found = one(doc, "board", "power")
     assert found["status"] == power and power_words in found["detail"], found
     assert found["facts"]["get_throttled"] == hex(word)
@@ -142,7 +161,7 @@ def test_power_and_temperature(fake_root, word, millidegrees, power, power_words
 
 def test_not_a_pi_skips_the_pi_checks(fake_root):
     fake_root.userland(64, "x86_64")
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "board,camera")
     assert one(doc, "board", "power")["status"] == "SKIP"
     assert one(doc, "board", "temperature")["status"] == "SKIP"
     assert one(doc, "camera", "picamera2")["status"] == "SKIP"
@@ -150,7 +169,7 @@ def test_not_a_pi_skips_the_pi_checks(fake_root):
 
 def test_32bit_userland_fails(fake_root):
     fake_root.board(PI4).userland(32, "arm")
-    rc, doc, _ = doctor(fake_root.path)
+    rc, doc, _ = doctor(fake_root.path, "--only", "board")
     found = one(doc, "board", "64-bit userland")
     assert found["status"] == "FAIL" and "32-bit arm" in found["detail"]
     assert "64-bit" in found["fix"]
@@ -163,7 +182,7 @@ def test_service_user_missing_the_video_group(fake_root):
     fake_root.accounts({"edgedet": 999}, {"video": (gid, ["pi"]), "edgedet": (999, [])})
     fake_root.video_device(0, "HD Pro Webcam C920")
     fake_root.config("source: /dev/video0\n")
-    rc, doc, _ = doctor(fake_root.path)
+    rc, doc, _ = doctor(fake_root.path, "--only", "service,camera")
     user = one(doc, "service", "user")
     assert user["status"] == "FAIL", user
     assert "not in group(s) video" in user["detail"] and "/dev/video0" in user["detail"]
@@ -183,7 +202,7 @@ def test_service_user_in_its_groups_passes(fake_root):
     fake_root.dev_node("/dev/dma_heap/linux,cma")
     fake_root.usb_device("2-1", "18d1", "9302", "5000", None)
     fake_root.udev_rule("/lib/udev/rules.d/60-libedgetpu1-std.rules", CORAL_RULES)
-    _, doc, _ = doctor(fake_root.path)
+    _, doc, _ = doctor(fake_root.path, "--only", "service")
     user = one(doc, "service", "user")
     assert user["status"] == "OK", user
     assert user["facts"]["needed"] == ["plugdev", "video"]
@@ -193,7 +212,7 @@ def test_unit_supplementary_group_missing_from_etc_group(fake_root):
     healthy_pi(fake_root)
     fake_root.accounts({"edgedet": 999}, {"video": (44, ["edgedet"]), "edgedet": (999, [])})
     fake_root.unit().enable()
-    rc, doc, _ = doctor(fake_root.path)
+    rc, doc, _ = doctor(fake_root.path, "--only", "service")
     user = one(doc, "service", "user")
     assert (
         user["status"] == "FAIL" and "plugdev" in user["detail"] and "216/GROUP" in user["detail"]
@@ -246,6 +265,15 @@ def test_a_missing_config_flag_is_one_line_and_exit_2(fake_root):
     assert err.strip().splitlines() == [
         f"edgedet doctor: error: --config {fake_root.path / 'nope.yaml'}: no such file; "
         "pass an existing config file"
+    ]
+
+
+def test_unknown_area_is_one_line_and_exit_2(fake_root):
+    rc, doc, err = doctor(fake_root.path, "--only", "board,gpu")
+    assert rc == 2 and doc is None
+    assert err.strip().splitlines() == [
+        "edgedet doctor: error: --only board,gpu: unknown area gpu; choose from python, "
+        "model, camera, edgetpu, board, service, outputs"
     ]
 
 
