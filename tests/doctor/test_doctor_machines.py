@@ -208,6 +208,24 @@ def test_service_user_in_its_groups_passes(fake_root):
     assert user["facts"]["needed"] == ["plugdev", "video"]
 
 
+def test_service_user_needs_the_group_that_owns_a_device_node(fake_root):
+    """Groups come from the nodes themselves: here the DMA heap belongs to ``render``."""
+    healthy_pi(fake_root, PI5)
+    gid = os.getgid()
+    fake_root.accounts({"edgedet": 999}, {"render": (gid, []), "video": (gid + 1, ["edgedet"])})
+    fake_root.dev_node("/dev/dma_heap/system", 0o660)
+    fake_root.dev_node("/dev/media0", 0o666)  # anyone may open it: no group needed
+    _, doc, _ = doctor(fake_root.path, "--only", "service")
+    user = one(doc, "service", "user")
+    assert user["status"] == "FAIL", user
+    assert (
+        "not in group(s) render: needed (render for /dev/dma_heap/system (mode 0660))"
+        in (user["detail"])
+    )
+    assert user["fix"].startswith("sudo usermod -aG render edgedet")
+    assert user["facts"]["needed"] == ["render", "video"]
+
+
 def test_unit_supplementary_group_missing_from_etc_group(fake_root):
     healthy_pi(fake_root)
     fake_root.accounts({"edgedet": 999}, {"video": (44, ["edgedet"]), "edgedet": (999, [])})
