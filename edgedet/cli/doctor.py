@@ -69,19 +69,21 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 def build_context(root: Path, config: str | None):
     """The `Context` for ``root``: the config the service would read, loaded the way
     `edgedet run` loads it (under the unit's LOGS_DIRECTORY/STATE_DIRECTORY)."""
+    from edgedet.cli.service import CONFIG_PATH, UNIT_DIR, UNIT_NAME
     from edgedet.doctor import Context
     from edgedet.doctor.service import read_unit, service_environment, unit_config
     from edgedet.errors import ConfigError
     from edgedet.models import bundled_model_path
     from edgedet.service.config import load_config
 
-    unit = read_unit(root)
+    unit_path = root / UNIT_DIR / UNIT_NAME
+    unit = read_unit(unit_path)
     if config is not None:
         path: Path | None = Path(config)
         if not path.is_file():
             raise ConfigError(f"--config {config}: no such file; pass an existing config file")
     else:
-        named = unit_config(unit) or "/etc/edgedet/config.yaml"
+        named = unit_config(unit) or f"/{CONFIG_PATH}"
         path = root / named.lstrip("/")
         if not path.is_file():
             path = None
@@ -93,7 +95,12 @@ def build_context(root: Path, config: str | None):
             error = str(exc)
             cfg = load_config(None)
     return Context(
-        root=root, cfg=cfg, config_path=path, config_error=error, bundled_model=bundled_model_path()
+        root=root,
+        cfg=cfg,
+        config_path=path,
+        config_error=error,
+        bundled_model=bundled_model_path(),
+        unit_path=unit_path,
     )
 
 

@@ -70,7 +70,8 @@ class Context:
 
     ``cfg`` is the config ``edgedet run`` would use (defaults when the file is broken;
     ``config_error`` then says why). ``bundled_model`` is the model this edgedet ships,
-    which lives where edgedet is installed, not under ``root``.
+    which lives where edgedet is installed, not under ``root``. ``unit_path`` is where
+    `edgedet service install` puts the unit under ``root`` (the CLI knows it).
     """
 
     root: Path
@@ -78,6 +79,7 @@ class Context:
     config_path: Path | None = None
     config_error: str | None = None
     bundled_model: Path | None = None
+    unit_path: Path | None = None  # where the systemd unit is installed, under the root
     probe_timeout: float = 120.0
     _probe: ProbeReport | None = field(default=None, init=False, repr=False)
 
@@ -124,7 +126,7 @@ class Context:
     def unit(self) -> Unit | None:
         from edgedet.doctor.service import read_unit
 
-        return read_unit(self.root)
+        return read_unit(self.unit_path)
 
     @cached_property
     def groups(self) -> dict[str, tuple[int, tuple[str, ...]]]:

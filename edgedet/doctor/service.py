@@ -1,6 +1,7 @@
 """The systemd service: unit installed, enabled, active, and its user's groups.
 
-The unit is the one `edgedet service install` writes (``/etc/systemd/system/edgedet.service``);
+The unit is the one `edgedet service install` writes (``Context.unit_path``, the CLI passes
+``/etc/systemd/system/edgedet.service`` under the root);
 its ``User=`` and ``SupplementaryGroups=`` say who opens the devices. ``systemctl show`` is
 asked only on the live system with systemd running; otherwise the check says why not.
 """
@@ -31,17 +32,11 @@ EXIT_MEANING = {
 }
 
 
-def _unit_location() -> tuple[str, str]:
-    from edgedet.cli.service import UNIT_DIR, UNIT_NAME
-
-    return UNIT_DIR, UNIT_NAME
-
-
-def read_unit(root: Path) -> Unit | None:
-    """The unit installed under ``root``: its ``[Service]`` and ``[Install]`` settings
-    (repeatable keys kept), or None."""
-    unit_dir, unit_name = _unit_location()
-    path = root / unit_dir / unit_name
+def read_unit(path: Path | None) -> Unit | None:
+    """The unit file at ``path``: its ``[Service]`` and ``[Install]`` settings (repeatable
+    keys kept), or None when there is none."""
+    if path is None:
+        return None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -88,14 +83,10 @@ def unit_config(unit: Unit | None) -> str | None:
 
 def unit_check(ctx: Context) -> Result:
     unit = ctx.unit
-    _, unit_name = _unit_location()
     if unit is None:
+        where = ctx.shown(ctx.unit_path) if ctx.unit_path else "the edgedet unit"
         return Result(
-            AREA,
-            "unit",
-            WARN,
-            f"{unit_name} is not installed in /etc/systemd/system",
-            "sudo edgedet service install",
+            AREA, "unit", WARN, f"{where} is not installed", "sudo edgedet service install"
         )
     exe = unit.get("ExecStart").lstrip("@-:+!").split(" ")[0]
     if exe and not ctx.path(exe).exists():
@@ -115,9 +106,8 @@ def enabled_check(ctx: Context) -> Result:
     unit = ctx.unit
     if unit is None:
         return Result(AREA, "enabled", SKIP, "the unit is not installed")
-    unit_dir, unit_name = _unit_location()
     targets = " ".join(unit.service.get("WantedBy", [])).split() or ["multi-user.target"]
-    links = [ctx.path(f"/{unit_dir}/{t}.wants/{unit_name}") for t in targets]
+    links = [unit.path.parent / f"{t}.wants" / unit.path.name for t in targets]
     found = [link for link in links if link.is_symlink() or link.exists()]
     if found:
         return Result(AREA, "enabled", OK, f"{ctx.shown(found[0])}")
@@ -152,9 +142,8 @@ def active_check(ctx: Context) -> Result:
         return Result(AREA, "active", SKIP, "systemd is not running here (container or chroot)")
     if shutil.which("systemctl") is None:
         return Result(AREA, "active", SKIP, "no systemctl on PATH")
-    _, unit_name = _unit_location()
     try:
-        props = systemctl_show(unit_name)
+        props = systemctl_show(ctx.unit.path.name)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Result(AREA, "active", WARN, f"systemctl show failed: {exc}", "run it as root")
     state = f"{props.get('ActiveState', '?')} ({props.get('SubState', '?')})"
