@@ -55,45 +55,57 @@ def picamera2_check(ctx: Context) -> Result:
     if other_machine:
         return Result(AREA, "picamera2", SKIP, other_machine.detail)
     status = _severity(kind == "picamera2")
+    problem = picamera2_problem()
+    if problem is None:
+        return Result(AREA, "picamera2", OK, "picamera2 imports and libcamera lists a Pi camera")
+    return Result(AREA, "picamera2", status, problem, _picamera2_fix(ctx, problem))
+
+
+def picamera2_problem() -> str | None:
+    """Why picamera2 cannot use a Pi camera here, in one line; None when it can.
+
+    The same probe as `edgedet run`'s ``source: auto`` (issue 10 moves it into
+    ``edgedet.sources.picamera2_problem``, which this then calls).
+    """
     try:
         from picamera2 import Picamera2  # apt's python3-picamera2
-    except ModuleNotFoundError as exc:
-        apt_copy = ctx.path(APT_SITE) / str(exc.name or "picamera2").split(".")[0]
-        system = sys.prefix != sys.base_prefix and not _sees_system_site()
-        if exc.name == "libcamera":
-            fix = "sudo apt-get install python3-libcamera"
-        elif apt_copy.is_dir() and system:
-            fix = (
+    except Exception as exc:  # ImportError, or an extension built for another NumPy
+        return f"picamera2 does not import ({_one_line(exc)})"
+    try:
+        cameras = Picamera2.global_camera_info()
+    except Exception as exc:  # libcamera failing to load
+        return f"libcamera cannot list cameras ({_one_line(exc)})"
+    if not any("/usb" not in str(cam.get("Id", "")) for cam in cameras):
+        return "libcamera lists no Pi camera (check the ribbon cable and `rpicam-hello`)"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _picamera2_fix(ctx: Context, problem: str) -> str:
+    """The fix for a `picamera2_problem` line."""
+    if any(marker in problem for marker in ABI_ERRORS):
+        return "NumPy ABI clash: keep apt's NumPy in this venv (see python / numpy)"
+    missing = re.search(r"No module named '([\w.]+)'", problem)
+    if missing and missing.group(1).split(".")[0] == "libcamera":
+        return "sudo apt-get install python3-libcamera"
+    if missing:
+        apt_copy = ctx.path(APT_SITE) / "picamera2"
+        if apt_copy.is_dir() and sys.prefix != sys.base_prefix and not _sees_system_site():
+            return (
                 f"this venv does not see apt's {APT_SITE}: recreate it with "
                 "`python3 -m venv --system-site-packages`"
             )
-        else:
-            fix = (
-                "sudo apt-get install python3-picamera2, in a venv made with "
-                "`python3 -m venv --system-site-packages`"
-            )
-        return Result(AREA, "picamera2", status, f"does not import: {exc}", fix)
-    except Exception as exc:  # a C extension that loads against the wrong NumPy, libcamera
-        text = f"{type(exc).__name__}: {exc}"
-        if any(marker in text for marker in ABI_ERRORS):
-            fix = "NumPy ABI clash: keep apt's NumPy in this venv (see python / numpy)"
-        else:
-            fix = "sudo apt-get install --reinstall python3-picamera2 python3-libcamera"
-        return Result(AREA, "picamera2", status, f"import fails: {text}", fix)
-    try:
-        cameras = Picamera2.global_camera_info()
-    except Exception as exc:
-        return Result(AREA, "picamera2", status, f"libcamera fails: {exc}", "see journalctl -k")
-    csi = [str(c.get("Model", "?")) for c in cameras if "/usb" not in str(c.get("Id", ""))]
-    if not csi:
-        return Result(
-            AREA,
-            "picamera2",
-            status,
-            "picamera2 imports but libcamera lists no Pi camera",
-            "check the ribbon cable, then `rpicam-hello --list-cameras`",
+        return (
+            "sudo apt-get install python3-picamera2, in a venv made with "
+            "`python3 -m venv --system-site-packages`"
         )
-    return Result(AREA, "picamera2", OK, f"cameras: {', '.join(csi)}")
+    if problem.startswith("libcamera lists no Pi camera"):
+        return "reseat the ribbon cable (contacts towards the board), then reboot"
+    return "sudo apt-get install --reinstall python3-picamera2 python3-libcamera"
 
 
 def _sees_system_site() -> bool:

@@ -276,3 +276,40 @@ def test_edgetpu_compiled_model(fake_root, edgetpu_model):
     assert compiled["status"] == "FAIL" and "the CPU cannot run it" in compiled["detail"]
     assert "model.edgetpu: true" in compiled["fix"]
     assert rc == 1
+
+
+def test_picamera2_missing_from_this_venv_but_installed_by_apt(fake_root):
+    """apt's picamera2 under the root, a venv without --system-site-packages running."""
+    if importlib.util.find_spec("picamera2") is not None:
+        pytest.skip("picamera2 is importable here")
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("not running in a venv")
+    fake_root.board("Raspberry Pi 5 Model B Rev 1.0")
+    (fake_root.path / "usr/lib/python3/dist-packages/picamera2").mkdir(parents=True)
+    fake_root.config("source: picamera2\n")
+    rc, doc, _ = doctor(fake_root.path, "--only", "camera")
+    found = one(doc, "camera", "picamera2")
+    assert found["status"] == "FAIL"  # the source needs it
+    assert found["detail"] == (
+        "picamera2 does not import (ModuleNotFoundError: No module named 'picamera2')"
+    )
+    assert "--system-site-packages" in found["fix"] and "recreate" in found["fix"]
+    assert rc == 1
+
+
+def test_picamera2_failing_on_a_numpy_abi_clash(fake_root, tmp_path):
+    """The import error apt's simplejpeg raises under pip's NumPy 2 is named as such."""
+    site = tmp_path / "site"
+    (site / "picamera2").mkdir(parents=True)
+    # Stands for apt's picamera2, whose simplejpeg extension was built for NumPy 1.x.
+    (site / "picamera2" / "__init__.py").write_text(
+        "raise ValueError('numpy.dtype size changed, may indicate binary incompatibility. "
+        "Expected 96 from C header, got 88 from PyObject')\n"
+    )
+    fake_root.board("Raspberry Pi 4 Model B Rev 1.4")
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(site)])}
+    _, doc, _ = doctor(fake_root.path, "--only", "camera", env=env)
+    found = one(doc, "camera", "picamera2")
+    assert found["status"] == "WARN"  # source auto may do without
+    assert "ValueError: numpy.dtype size changed" in found["detail"]
+    assert found["fix"].startswith("NumPy ABI clash")
