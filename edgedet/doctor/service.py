@@ -120,7 +120,8 @@ def enabled_check(ctx: Context) -> Result:
     )
 
 
-def systemctl_show(unit_name: str) -> dict[str, str]:
+def systemctl_show(unit_name: str) -> str:
+    """``systemctl show``'s ``KEY=VALUE`` lines for the unit's state properties."""
     done = subprocess.run(
         ["systemctl", "show", unit_name, "--property=" + ",".join(SHOW_PROPERTIES)],
         capture_output=True,
@@ -129,7 +130,36 @@ def systemctl_show(unit_name: str) -> dict[str, str]:
     )
     if done.returncode != 0:
         raise OSError(done.stderr.strip() or f"systemctl exited with {done.returncode}")
-    return dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
+    return done.stdout
+
+
+def unit_state(show_output: str) -> Result:
+    """The ``active`` result for ``systemctl show`` output (``KEY=VALUE`` lines).
+
+    OK while active; FAIL once systemd gave up (``failed``); WARN otherwise (inactive,
+    or activating between restarts). The last exit is read from ``ExecMainCode`` (1: it
+    exited with ``ExecMainStatus``; 2, 3: killed by that signal) and ``Result``.
+    """
+    props = dict(line.partition("=")[::2] for line in show_output.splitlines() if "=" in line)
+    active = props.get("ActiveState", "?")
+    state = f"{active} ({props.get('SubState', '?')}), {props.get('NRestarts', '0')} restart(s)"
+    status = props.get("ExecMainStatus", "0")
+    if props.get("ExecMainCode") in ("2", "3"):
+        last = f"last run killed by signal {status}"
+    else:
+        last = f"last exit status {status}"
+        if status.isdigit() and int(status) in EXIT_MEANING:
+            last += f": {EXIT_MEANING[int(status)]}"
+    if props.get("Result") == "watchdog":
+        last += "; the watchdog stopped it (no frame processed within WatchdogSec=)"
+    elif props.get("Result") == "start-limit-hit":
+        last += "; systemd stopped restarting it (StartLimitBurst=)"
+    facts = dict(props)
+    if active == "active":
+        return Result(AREA, "active", OK, state, facts=facts)
+    journal = "see `journalctl -u edgedet -n 30`, fix it, then `sudo systemctl restart edgedet`"
+    status_word = FAIL if active == "failed" else WARN
+    return Result(AREA, "active", status_word, f"{state}, {last}", journal, facts)
 
 
 def active_check(ctx: Context) -> Result:
@@ -143,25 +173,9 @@ def active_check(ctx: Context) -> Result:
     if shutil.which("systemctl") is None:
         return Result(AREA, "active", SKIP, "no systemctl on PATH")
     try:
-        props = systemctl_show(ctx.unit.path.name)
+        return unit_state(systemctl_show(ctx.unit.path.name))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Result(AREA, "active", WARN, f"systemctl show failed: {exc}", "run it as root")
-    state = f"{props.get('ActiveState', '?')} ({props.get('SubState', '?')})"
-    restarts = props.get("NRestarts", "0")
-    status = props.get("ExecMainStatus", "0")
-    code = int(status) if status.isdigit() else 0
-    last = f"last exit status {status}"
-    if code in EXIT_MEANING:
-        last += f": {EXIT_MEANING[code]}"
-    facts = dict(props)
-    if props.get("ActiveState") == "active":
-        return Result(AREA, "active", OK, f"{state}, {restarts} restart(s)", facts=facts)
-    journal = "see `journalctl -u edgedet -n 30`, fix it, then `sudo systemctl restart edgedet`"
-    if props.get("ActiveState") == "failed":
-        return Result(
-            AREA, "active", FAIL, f"{state}, result {props.get('Result')}, {last}", journal, facts
-        )
-    return Result(AREA, "active", WARN, f"{state}, {restarts} restart(s), {last}", journal, facts)
 
 
 def _required_groups(ctx: Context) -> dict[str, str]:

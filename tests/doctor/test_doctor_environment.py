@@ -313,3 +313,32 @@ def test_picamera2_failing_on_a_numpy_abi_clash(fake_root, tmp_path):
     assert found["status"] == "WARN"  # source auto may do without
     assert "ValueError: numpy.dtype size changed" in found["detail"]
     assert found["fix"].startswith("NumPy ABI clash")
+
+
+def test_a_native_crash_in_the_probe_becomes_fail_lines(fake_root, tmp_path, bundled_model):
+    """The interpreter probe runs in a child: when it dies by a signal, the doctor names
+    the stage it died in and finishes its report."""
+    site = tmp_path / "site"
+    site.mkdir()
+    # In the probe child only: SIGSEGV the moment it opens the model (the summary stage).
+    (site / "sitecustomize.py").write_text(
+        "import os, signal, sys\n"
+        "if 'edgedet.doctor.probe' in sys.orig_argv:\n"
+        "    def hook(event, args):\n"
+        "        if event == 'open' and str(args[0]).endswith('crash_me.tflite'):\n"
+        "            os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    sys.addaudithook(hook)\n"
+    )
+    models = fake_root.path / "opt/models"
+    models.mkdir(parents=True)
+    shutil.copy(bundled_model, models / "crash_me.tflite")
+    fake_root.config("model: {path: /opt/models/crash_me.tflite}\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(site)])}
+    rc, doc, _ = doctor(fake_root.path, "--only", "python,model", env=env)
+    assert one(doc, "python", "interpreter")["status"] == "OK"  # the stage before
+    assert one(doc, "model", "model file")["status"] == "OK"  # read by the doctor itself
+    ops = one(doc, "model", "full-integer")
+    assert ops["status"] == "FAIL"
+    assert ops["detail"] == "reading the model's ops crashed the interpreter (killed by SIGSEGV)"
+    assert one(doc, "python", "xnnpack")["status"] == "SKIP"
+    assert rc == 1
