@@ -90,17 +90,24 @@ def numpy_check(ctx: Context) -> Result:
     ]
     if others:
         v, loc = others[0]
+        if int(major) >= 2:  # pip's NumPy 2 in front of apt's 1.x: the usual Pi OS clash
+            symptom = (
+                f"modules built for NumPy {v.split('.')[0]}.x (apt's python3-simplejpeg, "
+                "python3-picamera2, python3-opencv) fail with 'numpy.dtype size changed'"
+            )
+        else:
+            symptom = f"modules built for NumPy {v.split('.')[0]}.x fail to import"
+        if _origin(imported_dir) == "pip, this venv":
+            fix = (
+                f"keep one NumPy: `pip uninstall numpy` in this venv so {_origin(loc)}'s {v} "
+                f"is used, and install with the constraint `numpy=={v}`"
+            )
+        else:
+            fix = f"keep one NumPy: remove the copy in {loc} or the one in {imported_dir}"
         return Result(
-            AREA,
-            "numpy",
-            WARN,
-            f"{detail} shadows numpy {v} ({_origin(loc)}: {loc}); modules compiled for "
-            f"NumPy {v.split('.')[0]}.x (apt's python3-simplejpeg, python3-picamera2, "
-            "python3-opencv) fail with 'numpy.dtype size changed'",
-            f"keep one NumPy: `pip uninstall numpy` in this venv so {_origin(loc)}'s {v} is "
-            f"used, and install with the constraint `numpy=={v}`",
-            facts,
-        )
+            AREA, "numpy", WARN, f"{detail} shadows numpy {v} ({_origin(loc)}: {loc}); {symptom}",
+            fix, facts,
+        )  # fmt: skip
     return Result(AREA, "numpy", OK, detail, facts=facts)
 
 
