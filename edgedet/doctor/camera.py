@@ -120,11 +120,13 @@ def video_devices_check(ctx: Context) -> Result:
     nodes = [p for p in ctx.glob("/dev/video*") if re.fullmatch(r"video\d+", p.name)]
     named = []
     readable = []
+    internal: dict[str, str] = {}  # node -> driver name, for libcamera's own nodes
     for node in nodes:
         name = ctx.read(f"/sys/class/video4linux/{node.name}/name") or "?"
-        internal = name.startswith(LIBCAMERA_NODES)
-        named.append(f"{node.name} ({name}{', libcamera' if internal else ''})")
-        if not internal:
+        if name.startswith(LIBCAMERA_NODES):
+            internal[node.name] = name
+        named.append(f"{node.name} ({name}{', libcamera' if node.name in internal else ''})")
+        if node.name not in internal:
             readable.append(node.name)
     facts = {"nodes": [n.name for n in nodes], "capture": readable}
     if kind == "camera":
@@ -137,6 +139,17 @@ def video_devices_check(ctx: Context) -> Result:
                 FAIL,
                 f"{wanted} does not exist ({', '.join(named) or 'no /dev/video*'})",
                 "plug the camera in (lsusb, dmesg) or set source to an existing /dev/videoN",
+                facts,
+            )
+        node = ctx.path(wanted).name
+        if node in internal:
+            return Result(
+                AREA,
+                "video devices",
+                FAIL,
+                f"{wanted} is {internal[node]}, a node libcamera drives for the Pi camera: "
+                "OpenCV reads no usable frames from it",
+                "set source: picamera2",
                 facts,
             )
     if kind == "other":

@@ -192,6 +192,19 @@ def test_service_user_missing_the_video_group(fake_root):
     assert rc == 1
 
 
+def test_a_libcamera_node_as_an_opencv_source(fake_root):
+    """On a Pi with a camera module, /dev/video0 is the CSI receiver, not a webcam."""
+    healthy_pi(fake_root)
+    fake_root.video_device(0, "unicam").video_device(13, "bcm2835-isp")
+    fake_root.config("source: /dev/video0\n")
+    _, doc, _ = doctor(fake_root.path, "--only", "camera")
+    found = one(doc, "camera", "video devices")
+    assert found["status"] == "FAIL", found
+    assert found["detail"].startswith("/dev/video0 is unicam, a node libcamera drives")
+    assert found["fix"] == "set source: picamera2"
+    assert found["facts"]["nodes"] == ["video0", "video13"] and found["facts"]["capture"] == []
+
+
 def test_service_user_in_its_groups_passes(fake_root):
     healthy_pi(fake_root)
     gid = os.getgid()
