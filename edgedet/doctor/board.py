@@ -7,10 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result
+from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result, read_text
 
 AREA = "board"
 THROTTLED_FILE = "/sys/devices/platform/soc/soc:firmware/get_throttled"
+THROTTLED_GLOB = "/sys/devices/platform/soc*/soc*:firmware/get_throttled"
 THERMAL_ZONE = "/sys/class/thermal/thermal_zone0/temp"
 # Bits of the firmware's get_throttled word (Raspberry Pi documentation, vcgencmd).
 NOW = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled", 3: "soft temperature limit"}
@@ -32,13 +33,15 @@ def board_model(ctx: Context) -> str | None:
 
 
 def _throttled_word(ctx: Context) -> tuple[int, str] | None:
-    """The get_throttled word and where it was read: sysfs, else ``vcgencmd`` (live only)."""
-    text = ctx.read(THROTTLED_FILE)
-    if text:
-        try:
-            return int(text, 16), THROTTLED_FILE
-        except ValueError:
-            pass
+    """The get_throttled word and where it was read: the firmware driver's sysfs file (Pi 4:
+    ``soc:firmware``; Pi 5: ``soc@107c000000:firmware``), else ``vcgencmd`` (live only)."""
+    for path in [ctx.path(THROTTLED_FILE), *ctx.glob(THROTTLED_GLOB)]:
+        text = read_text(path)
+        if text:
+            try:
+                return int(text, 16), ctx.shown(path)
+            except ValueError:
+                continue
     if ctx.live and shutil.which("vcgencmd"):
         try:
             done = subprocess.run(
@@ -50,10 +53,27 @@ def _throttled_word(ctx: Context) -> tuple[int, str] | None:
     return None
 
 
+def _undervoltage_alarm(ctx: Context) -> tuple[str, bool] | None:
+    """The ``rpi_volt`` hwmon's under-voltage alarm (Pi 4 and 5 kernels): (file, on)."""
+    for name_file in ctx.glob("/sys/class/hwmon/hwmon*/name"):
+        if read_text(name_file) == "rpi_volt":
+            alarm = name_file.parent / "in0_lcrit_alarm"
+            text = read_text(alarm)
+            if text in ("0", "1"):
+                return ctx.shown(alarm), text == "1"
+    return None
+
+
 def throttling_check(ctx: Context) -> Result:
     """Under-voltage and throttling, now (FAIL/WARN) and since boot (WARN)."""
     found = _throttled_word(ctx)
     if found is None:
+        alarm = _undervoltage_alarm(ctx)
+        if alarm is not None:
+            path, on = alarm
+            if on:
+                return Result(AREA, "power", FAIL, f"under-voltage now ({path})", POWER_FIX)
+            return Result(AREA, "power", OK, f"no under-voltage now ({path})")
         model = board_model(ctx) or "this machine"
         return Result(AREA, "power", SKIP, f"no throttling flags on {model} ({THROTTLED_FILE})")
     word, source = found

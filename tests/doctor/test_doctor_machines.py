@@ -159,6 +159,26 @@ def test_power_and_temperature(fake_root, word, millidegrees, power, power_words
     assert temp["status"] == heat and heat_words in temp["detail"], temp
 
 
+def test_pi5_firmware_path_and_the_hwmon_alarm(fake_root):
+    fake_root.board(PI5)
+    flags = "/sys/devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled"
+    fake_root.write(flags, "0x20000\n")
+    _, doc, _ = doctor(fake_root.path, "--only", "board")
+    found = one(doc, "board", "power")
+    assert found["status"] == "WARN", found
+    assert found["detail"] == "get_throttled=0x20000: ARM frequency capped happened since boot"
+    assert found["facts"]["source"] == flags
+
+    # Without the firmware's flags, the rpi_volt hwmon alarm says whether it is low now.
+    (fake_root.path / flags.lstrip("/")).unlink()
+    fake_root.write("/sys/class/hwmon/hwmon2/name", "rpi_volt\n")
+    fake_root.write("/sys/class/hwmon/hwmon2/in0_lcrit_alarm", "1\n")
+    _, doc, _ = doctor(fake_root.path, "--only", "board")
+    found = one(doc, "board", "power")
+    assert found["status"] == "FAIL"
+    assert found["detail"] == "under-voltage now (/sys/class/hwmon/hwmon2/in0_lcrit_alarm)"
+
+
 def test_not_a_pi_skips_the_pi_checks(fake_root):
     fake_root.userland(64, "x86_64")
     _, doc, _ = doctor(fake_root.path, "--only", "board,camera")
