@@ -81,7 +81,7 @@ def build_context(root: Path, config: str | None):
     if config is not None:
         path: Path | None = Path(config)
         if not path.is_file():
-            raise ConfigError(f"--config {config}: no such file; pass an existing config file")
+            raise ConfigError(f"--config {config}: not a file; pass an existing config file")
     else:
         named = unit_config(unit) or f"/{CONFIG_PATH}"
         path = root / named.lstrip("/")

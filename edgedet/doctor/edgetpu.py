@@ -227,6 +227,8 @@ def delegate_check(ctx: Context) -> Result:
         return Result(AREA, "delegate", SKIP, "no Coral configured (model.edgetpu)")
     if not ctx.live:
         return Result(AREA, "delegate", SKIP, "--root: the delegate is loaded on the live system")
+    if runtime_check(ctx).status != OK:
+        return Result(AREA, "delegate", SKIP, "libedgetpu.so.1 does not load (see libedgetpu)")
     report = ctx.probe()
     found = report.stage("edgetpu")
     if found is None:
@@ -240,7 +242,10 @@ def delegate_check(ctx: Context) -> Result:
             )
         return Result(AREA, "delegate", SKIP, "no usable interpreter (see python)")
     if not found.get("loaded"):
-        return Result(AREA, "delegate", FAIL, str(found.get("error")), "see the lines above")
+        from edgedet.backends.edgetpu import FIXES
+
+        error = str(found.get("error"))
+        return Result(AREA, "delegate", FAIL, error.replace(f"; {FIXES}", ""), FIXES)
     ran = ", one invoke on the Edge TPU ran" if found.get("invoked") else ""
     return Result(AREA, "delegate", OK, f"the Edge TPU delegate loads{ran}")
 

@@ -314,7 +314,7 @@ def test_a_missing_config_flag_is_one_line_and_exit_2(fake_root):
     rc, doc, err = doctor(fake_root.path, "--config", str(fake_root.path / "nope.yaml"))
     assert rc == 2 and doc is None
     assert err.strip().splitlines() == [
-        f"edgedet doctor: error: --config {fake_root.path / 'nope.yaml'}: no such file; "
+        f"edgedet doctor: error: --config {fake_root.path / 'nope.yaml'}: not a file; "
         "pass an existing config file"
     ]
 
