@@ -13,7 +13,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result, Unit
+from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result, Unit, read_text
 
 AREA = "service"
 SHOW_PROPERTIES = (
@@ -209,18 +209,46 @@ def _required_groups(ctx: Context) -> dict[str, str]:
     return needed
 
 
+SYSUSERS_DIRS = ("/etc/sysusers.d", "/run/sysusers.d", "/usr/lib/sysusers.d")
+
+
+def sysusers_declared(ctx: Context) -> dict[str, Path]:
+    """Users (``name``) and groups (``group name``) that sysusers.d files under the root
+    declare, with the file declaring them; systemd-sysusers creates them at boot."""
+    found: dict[str, Path] = {}
+    for directory in SYSUSERS_DIRS:
+        for conf in ctx.glob(f"{directory}/*.conf"):
+            for line in (read_text(conf) or "").splitlines():
+                fields = line.split()
+                if len(fields) >= 2 and fields[0] in ("u", "u!"):
+                    found.setdefault(fields[1], conf)
+                    found.setdefault(f"group {fields[1]}", conf)  # u also makes its group
+                elif len(fields) >= 2 and fields[0] == "g":
+                    found.setdefault(f"group {fields[1]}", conf)
+    return found
+
+
 def user_check(ctx: Context) -> Result:
     """The service user exists and is in the groups its devices belong to."""
     unit = ctx.unit
     user = unit.get("User", "edgedet") if unit else "edgedet"
     supplementary = " ".join(unit.service.get("SupplementaryGroups", [])).split() if unit else []
     facts = {"user": user}
+    declared = sysusers_declared(ctx)
     if user not in ctx.users:
-        status = FAIL if unit else WARN
+        if user in declared:  # an image prepared with --root, not booted yet
+            return Result(
+                AREA,
+                "user",
+                WARN,
+                f"user {user} is declared in {ctx.shown(declared[user])} but not created yet",
+                "reboot, or run `sudo systemd-sysusers` (systemd-sysusers.service creates it)",
+                facts,
+            )
         return Result(
             AREA,
             "user",
-            status,
+            FAIL if unit else WARN,
             f"user {user} does not exist in /etc/passwd",
             "sudo edgedet service install (creates it in groups video, plugdev)",
             facts,
@@ -233,7 +261,9 @@ def user_check(ctx: Context) -> Result:
             FAIL,
             f"the unit's SupplementaryGroups {', '.join(absent)} do not exist in /etc/group: "
             "systemd refuses to start it (status 216/GROUP)",
-            f"sudo groupadd --system {absent[0]}",
+            "sudo systemd-sysusers"
+            if all(f"group {g}" in declared for g in absent)
+            else f"sudo groupadd --system {absent[0]}",
             facts,
         )
     _, primary_gid = ctx.users[user]

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from doctorroot import FakeRoot, doctor, one, results
+from doctorroot import REPO, FakeRoot, doctor, one, results
+
+SYSUSERS = REPO / "systemd" / "edgedet-sysusers.conf"
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.4"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"
@@ -269,6 +271,21 @@ def test_unit_supplementary_group_missing_from_etc_group(fake_root):
         user["status"] == "FAIL" and "plugdev" in user["detail"] and "216/GROUP" in user["detail"]
     )
     assert rc == 1
+
+
+def test_service_user_declared_for_systemd_sysusers_but_not_created(fake_root):
+    """An image prepared with `edgedet service install --root`, not booted yet."""
+    healthy_pi(fake_root)
+    fake_root.accounts({"pi": 1000}, {"pi": (1000, []), "video": (44, ["pi"])})
+    fake_root.unit()
+    fake_root.write("/etc/sysusers.d/edgedet.conf", SYSUSERS.read_text())
+    _, doc, _ = doctor(fake_root.path, "--only", "service")
+    user = one(doc, "service", "user")
+    assert user["status"] == "WARN", user
+    assert user["detail"] == (
+        "user edgedet is declared in /etc/sysusers.d/edgedet.conf but not created yet"
+    )
+    assert "systemd-sysusers" in user["fix"]
 
 
 def test_installed_unit_its_config_and_directories(fake_root):
