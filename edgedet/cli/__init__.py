@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "convert": "convert",
     "config": "config",
     "bench": "bench",
+    "tune": "tune",
     "service": "service",
     "doctor": "doctor",
 }
