@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from support.service import run_edgedet
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "edgedet.service"
@@ -134,13 +134,10 @@ class FakeRoot:
 
 def doctor(root: Path | str, *args: str, env: dict[str, str] | None = None):
     """Run the real CLI with --json; returns (exit code, document, stderr)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "edgedet", "doctor", "--root", str(root), "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_edgedet(
+        "doctor", "--root", str(root), "--json", *args, timeout=300,
         env={**os.environ, **(env or {})},
-    )
+    )  # fmt: skip
     document = json.loads(done.stdout) if done.stdout.strip() else None
     return done.returncode, document, done.stderr
 

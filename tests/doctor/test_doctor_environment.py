@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import edgedet_test_broker as mqtt_helper
 import pytest
+import support.broker as mqtt_helper
 from doctorroot import REPO, doctor, one
+from support.service import run_edgedet
+from support.waiting import free_port
 
 
 def test_broker_reachable(fake_root, broker):
@@ -80,7 +82,7 @@ def test_http_port_held_by_a_running_edgedet(fake_root, healthy, status):
 
 
 def test_free_http_port(fake_root):
-    port = mqtt_helper.free_port()
+    port = free_port()
     fake_root.config(f"http: {{host: 127.0.0.1, port: {port}}}\n")
     _, doc, _ = doctor(fake_root.path, "--only", "outputs")
     assert one(doc, "outputs", "http port")["detail"] == f"127.0.0.1:{port} is free"
@@ -198,12 +200,7 @@ def test_interpreter_and_xnnpack_on_this_machine(fake_root):
 
 
 def test_the_real_machine_prints_a_table():
-    done = subprocess.run(
-        [sys.executable, "-m", "edgedet", "doctor", "--root", "/"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_edgedet("doctor", "--root", "/", timeout=300, env=dict(os.environ))
     assert done.returncode in (0, 1), done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["AREA", "CHECK", "DETAIL"]
