@@ -119,16 +119,16 @@ def build_zones(zones: Mapping[str, ZoneConfig], key: str = "zones") -> list[Zon
             raise ConfigError(
                 f"{path}.polygon[{i}]: expected x, y in [0, 1] (normalized), got {zc.polygon[i]!r}"
             )
+        if self_intersects(poly):
+            raise ConfigError(
+                f"{path}.polygon: edges cross each other; list the points in order around the zone"
+            )
         area = 0.5 * abs(
             np.dot(poly[:, 0], np.roll(poly[:, 1], -1))
             - np.dot(poly[:, 1], np.roll(poly[:, 0], -1))
         )
         if area <= 0:
             raise ConfigError(f"{path}.polygon: the points enclose no area")
-        if self_intersects(poly):
-            raise ConfigError(
-                f"{path}.polygon: edges cross each other; list the points in order around the zone"
-            )
         if zc.inertia < 1:
             raise ConfigError(f"{path}.inertia: expected an integer >= 1, got {zc.inertia}")
         out.append(Zone(name, poly, frozenset(zc.labels), int(zc.inertia)))
