@@ -12,6 +12,10 @@ A SORT-style tracker kept small enough to run by default on a Raspberry Pi:
   BENCHMARKS.md "Tracking" for why it is enough); ``"hungarian"`` solves the optimal
   assignment with ``scipy.optimize.linear_sum_assignment`` (scipy imported on first use).
   A pair is allowed only when its IoU is ``>= iou_threshold``.
+- What IoU leaves unmatched gets a second, greedy pass by centre distance relative to
+  the predicted box height (``max_distance``; sizes within a factor of 2): thin boxes of
+  people moving sideways, and tracks that coasted, often overlap their next detection
+  too little for IoU although they are close for the object's size.
 - An unmatched detection starts a new track with a fresh id; ids only grow (never reused).
   A track not matched for more than ``max_age`` consecutive frames is deleted; until then
   it coasts on its prediction at its last velocity. (Damping the velocity of coasting
@@ -159,6 +163,8 @@ class Tracker:
     detections; longer keeps ids through longer gaps but lets a track capture a newcomer).
     ``window``: frames of hit history kept for K-of-N confirmation (N <= 63).
     ``score_history``: matched scores kept for ``median_score``.
+    ``max_distance``: second pass for tracks and detections IoU left unmatched: centre
+    distance up to this many predicted box heights (0 turns the pass off).
     """
 
     def __init__(
@@ -169,6 +175,7 @@ class Tracker:
         window: int = 5,
         score_history: int = 30,
         assignment: str = "greedy",
+        max_distance: float = 0.3,
     ) -> None:
         if assignment not in ASSIGNMENTS:
             raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
@@ -178,6 +185,7 @@ class Tracker:
         self.max_age = int(max_age)
         self.window = int(window)
         self.score_history = int(score_history)
+        self.max_distance = float(max_distance)
         self._assign = assign_greedy if assignment == "greedy" else assign_hungarian
         self._next_id = 1
         self._ids = np.zeros(0, np.int64)
@@ -200,10 +208,12 @@ class Tracker:
         n = len(detections)
         rows = cols = np.zeros(0, np.int64)
         if len(self._ids) and n:
+            same_class = self._cls[:, None] == detections.class_ids[None, :]
             iou = iou_matrix(_to_boxes(self._x[:, :4]), boxes)
-            # Only tracks and detections of the same class may pair.
-            iou[self._cls[:, None] != detections.class_ids[None, :]] = 0.0
+            iou[~same_class] = 0.0  # only tracks and detections of one class may pair
             rows, cols = self._assign(iou, self.iou_threshold)
+            if self.max_distance > 0 and len(rows) < min(len(self._ids), n):
+                rows, cols = self._match_by_distance(rows, cols, boxes, same_class)
         matched = np.zeros(len(self._ids), bool)
         matched[rows] = True
         self._correct(rows, boxes[cols])
@@ -230,6 +240,28 @@ class Tracker:
         return self._tracks(matched, det_of_track, detections)
 
     # -- internals ------------------------------------------------------------------
+
+    def _match_by_distance(
+        self, rows: np.ndarray, cols: np.ndarray, boxes: np.ndarray, same_class: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Second pass for what IoU left unmatched: centre distance over the predicted box
+        height. Thin boxes (people seen from afar) moving sideways, or a track that coasted
+        a few frames, overlap their next detection too little for IoU, though the centre is
+        close for the object's size."""
+        free_t = np.setdiff1d(np.arange(len(self._ids)), rows)
+        free_d = np.setdiff1d(np.arange(len(boxes)), cols)
+        pred = self._x[free_t, :4]
+        det = _to_state(boxes[free_d])
+        scale = np.maximum(pred[:, 3], _MIN_SIZE)[:, None]
+        dist = np.hypot(
+            pred[:, None, 0] - det[None, :, 0], pred[:, None, 1] - det[None, :, 1]
+        ) / scale
+        # Sizes must agree within a factor of 2, or this is another object nearby.
+        ratio = det[None, :, 3] / np.maximum(pred[:, None, 3], _MIN_SIZE)
+        ok = same_class[np.ix_(free_t, free_d)] & (ratio > 0.5) & (ratio < 2.0)
+        closeness = np.where(ok, 1.0 / (1.0 + dist), 0.0)
+        r, c = assign_greedy(closeness, 1.0 / (1.0 + self.max_distance))
+        return np.concatenate([rows, free_t[r]]), np.concatenate([cols, free_d[c]])
 
     def _predict(self) -> None:
         if not len(self._ids):

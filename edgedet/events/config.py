@@ -1,0 +1,133 @@
+"""The config sections the events stage owns: ``tracking``, ``events``, ``zones``,
+``homeassistant``; and ``check_events_config``, their cross-key checks.
+
+The three knobs that decide what is reported, side by side:
+
+- ``model.min_score`` (per detection, per frame): drops weak boxes before NMS. Lower
+  finds more, including more false boxes in every frame.
+- ``model.iou`` (NMS, per frame): merges duplicate boxes of one object. Lower merges
+  people standing close together; higher leaves duplicates, which become extra tracks.
+- ``events.threshold`` (per track, over time): the median score a tracked object needs,
+  with ``confirm_hits`` of ``confirm_window`` frames seen, before it becomes an event.
+  Higher means fewer false events from a flickering shadow, but an object detected only
+  weakly (far, dark) never becomes an event; it costs a few frames of delay, not recall
+  per frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgedet.errors import ConfigError
+from edgedet.events.tracker import ASSIGNMENTS
+from edgedet.events.zones import ZoneConfig, build_zones, check_zone_names
+
+
+def _setting(default: Any = None, *, doc: str = "", **limits: Any) -> Any:
+    # The same metadata edgedet.schema.setting records (issue 7 moves it there).
+    meta = {"doc": doc, "lo": None, "hi": None, "lo_open": False, "choices": None}
+    meta.update(limits)
+    meta.setdefault("int_as_str", False)
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Object tracking (edgedet.events.tracker): stable ids across frames."""
+
+    assignment: str = _setting(
+        "greedy",
+        choices=ASSIGNMENTS,
+        doc="greedy (numpy only) | hungarian (needs scipy: pip install 'edgedet[tracking]')",
+    )
+    match_iou: float = _setting(
+        0.2, lo=0.0, hi=1.0, lo_open=True,
+        doc="min IoU between a track's predicted box and a detection to match",
+    )
+    max_distance: float = _setting(
+        0.3, lo=0.0, hi=10.0,
+        doc="second pass for what IoU left: centre distance in box heights (0: off)",
+    )
+    max_age: int = _setting(
+        15, lo=0, hi=10000, doc="frames a track survives unseen (occlusions, missed frames)"
+    )
+    score_history: int = _setting(
+        30, lo=1, hi=1000, doc="matched scores kept per track for its median score"
+    )
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """Events (edgedet.events.machine): what happened, not every frame."""
+
+    enabled: bool = _setting(True, doc="track objects and publish events and counts")
+    labels: tuple[str, ...] = _setting((), doc="labels that make events; empty: every label")
+    confirm_hits: int = _setting(3, lo=1, hi=63, doc="K: seen in K of the last N frames ...")
+    confirm_window: int = _setting(5, lo=1, hi=63, doc="N: ... to become an event")
+    threshold: float = _setting(
+        0.6, lo=0.0, hi=1.0, doc="median score over the track needed to become an event"
+    )
+    label_thresholds: dict[str, float] = _setting(
+        {}, lo=0.0, hi=1.0, doc="per-label threshold, e.g. {car: 0.7}"
+    )
+    expire: float = _setting(5.0, lo=0.0, lo_open=True, hi=86400, doc="seconds unseen: end")
+    update_interval: float = _setting(
+        5.0, lo=0.0, hi=86400, doc="min seconds between score/snapshot updates of an event"
+    )
+    required_zones: tuple[str, ...] = _setting(
+        (), doc="an object becomes an event only after entering one of these zones"
+    )
+    log_path: str | None = _setting(
+        None, doc="null: $LOGS_DIRECTORY/events.jsonl or ./edgedet-events.jsonl"
+    )
+    state_file: str | None = _setting(
+        None, doc="seq numbers across restarts; null: $STATE_DIRECTORY/events.seq or ./edgedet-events.seq"
+    )
+    snapshots: bool = _setting(True, doc="keep the best snapshot (frame and crop) per event")
+    snapshot_dir: str | None = _setting(
+        None, doc="null: $STATE_DIRECTORY/events or ./edgedet-events"
+    )
+    snapshot_max_count: int = _setting(100, lo=1, hi=1_000_000, doc="events with snapshots kept")
+    snapshot_max_bytes: int = _setting(50_000_000, lo=1, doc="bytes of snapshots kept")
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    """Home Assistant MQTT discovery (needs mqtt.enabled)."""
+
+    enabled: bool = _setting(False, doc="publish discovery configs for counts and occupancy")
+    prefix: str = _setting("homeassistant", doc="HA's discovery prefix")
+    name: str | None = _setting(None, doc="device name in HA; null: device_id")
+
+
+def check_events_config(
+    events: EventsConfig, zones: dict[str, ZoneConfig], homeassistant: HomeAssistantConfig
+) -> None:
+    """Cross-key checks the per-key validation cannot make; ConfigError naming the key."""
+    if events.confirm_hits > events.confirm_window:
+        raise ConfigError(
+            f"events.confirm_hits ({events.confirm_hits}) must not exceed "
+            f"events.confirm_window ({events.confirm_window}): K of the last N frames"
+        )
+    build_zones(zones)
+    check_zone_names(events.required_zones, zones, "events.required_zones")
+    if homeassistant.enabled and not homeassistant.prefix.strip("/"):
+        raise ConfigError("homeassistant.prefix: expected a topic prefix, got ''")
+
+
+def resolve_paths(events: EventsConfig, logs_dir: Any, state_dir: Any) -> EventsConfig:
+    """Fill the null paths: under systemd's LogsDirectory/StateDirectory when given
+    (``pathlib.Path`` or None), else in the working directory."""
+    return dataclasses.replace(
+        events,
+        log_path=events.log_path
+        or (str(logs_dir / "events.jsonl") if logs_dir else "edgedet-events.jsonl"),
+        state_file=events.state_file
+        or (str(state_dir / "events.seq") if state_dir else "edgedet-events.seq"),
+        snapshot_dir=events.snapshot_dir
+        or (str(state_dir / "events") if state_dir else "edgedet-events"),
+    )
