@@ -45,11 +45,16 @@ class TrackingConfig:
         doc="greedy (numpy only) | hungarian (needs scipy: pip install 'edgedet[tracking]')",
     )
     match_iou: float = _setting(
-        0.2, lo=0.0, hi=1.0, lo_open=True,
+        0.2,
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
         doc="min IoU between a track's predicted box and a detection to match",
     )
     max_distance: float = _setting(
-        0.3, lo=0.0, hi=10.0,
+        0.3,
+        lo=0.0,
+        hi=10.0,
         doc="second pass for what IoU left: centre distance in box heights (0: off)",
     )
     max_age: int = _setting(
@@ -76,7 +81,23 @@ class EventsConfig:
     )
     expire: float = _setting(5.0, lo=0.0, lo_open=True, hi=86400, doc="seconds unseen: end")
     update_interval: float = _setting(
-        5.0, lo=0.0, hi=86400, doc="min seconds between score/snapshot updates of an event"
+        10.0, lo=0.0, hi=86400, doc="min seconds between score/snapshot updates of an event"
+    )
+    update_min_gain: float = _setting(
+        0.05, lo=0.0, hi=1.0, doc="top score rise worth an update (and a better snapshot)"
+    )
+    rejoin_distance: float = _setting(
+        1.0,
+        lo=0.0,
+        hi=100.0,
+        doc="a new track within this many box heights of a lost object's open event "
+        "continues that event (0: off)",
+    )
+    counts_interval: float = _setting(
+        5.0,
+        lo=0.0,
+        hi=3600,
+        doc="min seconds between two publications of one count (a first change is at once)",
     )
     required_zones: tuple[str, ...] = _setting(
         (), doc="an object becomes an event only after entering one of these zones"
@@ -85,7 +106,9 @@ class EventsConfig:
         None, doc="null: $LOGS_DIRECTORY/events.jsonl or ./edgedet-events.jsonl"
     )
     state_file: str | None = _setting(
-        None, doc="seq numbers across restarts; null: $STATE_DIRECTORY/events.seq or ./edgedet-events.seq"
+        None,
+        doc="event seq kept across restarts; null: $STATE_DIRECTORY/events.seq or "
+        "./edgedet-events.seq",
     )
     snapshots: bool = _setting(True, doc="keep the best snapshot (frame and crop) per event")
     snapshot_dir: str | None = _setting(

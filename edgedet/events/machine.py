@@ -14,9 +14,12 @@ Records (DESIGN.md "Events"), one per change::
      "box": [ymin, xmin, ymax, xmax], "zones": [..], "entered_zones": [..],
      "snapshot": path|null}
 
-- ``new``: once, when the track is confirmed.
-- ``update``: at once when the object's current zones change; when its top score rose
-  (which also means a better snapshot), at most every ``update_interval`` seconds.
+- ``new``: once, when the track is confirmed; unless the track continues an open event
+  whose object the tracker lost (``rejoin_distance``): a newly confirmed track whose box
+  is within that many box heights of such an event's last box takes the event over.
+- ``update``: at once when the object's current zones change; when its top score rose by
+  ``update_min_gain`` or more since the last record (which also means a better
+  snapshot), at most every ``update_interval`` seconds.
 - ``end``: when the object has not been seen for ``expire`` seconds (``end`` = the time it
   was last seen); ``finish()`` ends every open event (a finite run, a shutdown).
 
@@ -27,6 +30,7 @@ Times are the frames' capture times (seconds), not the wall clock at processing.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,9 +52,11 @@ class EventRules:
     threshold: float = 0.6  # median score a track needs to become an event
     label_thresholds: dict[str, float] = field(default_factory=dict)
     expire: float = 5.0  # seconds unseen before an event ends
-    update_interval: float = 5.0  # seconds between score/snapshot updates of one event
+    update_interval: float = 10.0  # seconds between score/snapshot updates of one event
+    update_min_gain: float = 0.05  # top score rise worth an update (and a new snapshot)
     required_zones: tuple[str, ...] = ()  # empty: anywhere
     labels: tuple[str, ...] = ()  # labels that make events; empty: every model label
+    rejoin_distance: float = 1.0  # box heights; a new track this near a lost event goes on
 
     def threshold_for(self, label: str) -> float:
         return self.label_thresholds.get(label, self.threshold)
@@ -114,6 +120,7 @@ class EventMachine:
         self.snapshot_path = snapshot_path
         self._open: dict[int, _Event] = {}  # track id → open event
         self._pending: dict[int, ZonePresence] = {}  # zone state of unconfirmed tracks
+        self._matched_now: set[int] = set()  # track ids matched in the current frame
 
     # -- public ---------------------------------------------------------------------
 
@@ -121,6 +128,7 @@ class EventMachine:
         """Advance to the frame captured at ``ts`` whose tracks are ``tracks``."""
         changes: list[Change] = []
         live = set()
+        self._matched_now = set(tracks.ids[tracks.matched].tolist())
         for i in range(len(tracks)):
             tid = int(tracks.ids[i])
             label = self._label(int(tracks.class_ids[i]))
@@ -135,10 +143,18 @@ class EventMachine:
                 presence = self._pending.get(tid) or ZonePresence(self.zones, label)
                 self._pending[tid] = presence
                 presence.update(box)
-                if self._confirmed(tracks, i, label, presence):
-                    del self._pending[tid]
-                    changes.append(self._start(tracks, i, tid, label, presence, ts))
-                continue
+                if not self._steady(tracks, i, label):
+                    continue
+                lost = self._rejoin(label, box)
+                if lost is None:
+                    if self._in_required_zone(presence):
+                        del self._pending[tid]
+                        changes.append(self._start(tracks, i, tid, label, presence, ts))
+                    continue
+                # The object came back as a new track: its event goes on.
+                del self._pending[tid]
+                ev = self._open[tid] = self._open.pop(lost)
+                ev.track_id = tid
             ev.last_seen = ts
             ev.box = _box(box)
             ev.median_score = float(tracks.median_score[i])
@@ -147,7 +163,8 @@ class EventMachine:
             if better:
                 ev.top_score = float(tracks.top_score[i])
             due = ts - ev.last_update >= self.rules.update_interval
-            if zones_changed or (ev.top_score > ev.published_top and due):
+            gain = ev.top_score - ev.published_top >= self.rules.update_min_gain
+            if zones_changed or (gain and due):
                 det = int(tracks.detection[i]) if better else -1
                 changes.append(self._emit(ev, "update", ts, det))
         # Forget the zone state of unconfirmed tracks the tracker dropped.
@@ -186,13 +203,39 @@ class EventMachine:
             return self.model_labels[class_id]
         return str(class_id)
 
-    def _confirmed(self, tracks: Tracks, i: int, label: str, presence: ZonePresence) -> bool:
+    def _steady(self, tracks: Tracks, i: int, label: str) -> bool:
+        """Seen in K of the last N frames with a median score >= the label's threshold."""
         r = self.rules
-        if tracks.hits[i] < r.confirm_hits:
-            return False
-        if tracks.median_score[i] < r.threshold_for(label):
-            return False
-        return not r.required_zones or any(z in presence.entered for z in r.required_zones)
+        return bool(
+            tracks.hits[i] >= r.confirm_hits and tracks.median_score[i] >= r.threshold_for(label)
+        )
+
+    def _in_required_zone(self, presence: ZonePresence) -> bool:
+        required = self.rules.required_zones
+        return not required or any(z in presence.entered for z in required)
+
+    def _rejoin(self, label: str, box: np.ndarray) -> int | None:
+        """The track id of the open event a newly confirmed track continues, or None.
+
+        Candidates: open events of ``label`` not seen in this frame whose last box's
+        bottom centre is within ``rejoin_distance`` box heights of the new one's (the
+        nearest wins). Detectors miss people for a second or two, longer than a track
+        coasts; without this every such gap would end one event and start another.
+        """
+        limit = self.rules.rejoin_distance
+        if limit <= 0:
+            return None
+        best, best_d = None, limit
+        y1, x1 = float(box[2]), (float(box[1]) + float(box[3])) / 2
+        for tid, ev in self._open.items():
+            if ev.label != label or tid in self._matched_now:
+                continue
+            b = ev.box
+            height = max(b[2] - b[0], float(box[2]) - float(box[0]), 1e-3)
+            d = math.hypot(x1 - (b[1] + b[3]) / 2, y1 - b[2]) / height
+            if d <= best_d:
+                best, best_d = tid, d
+        return best
 
     def _start(
         self, tracks: Tracks, i: int, tid: int, label: str, presence: ZonePresence, ts: float
@@ -247,16 +290,32 @@ def _box(box: np.ndarray) -> list[float]:
 
 
 class CountChanges:
-    """Remembers the last published value per topic; ``changed`` yields only news."""
+    """Which counts to publish: a value that differs from the last one published for its
+    (zone, label), at most once per ``min_interval`` seconds per (zone, label). A change
+    held back by the interval is published when the interval has passed, if the count is
+    still different then (a person stepping out and back in within it sends nothing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_interval: float = 0.0) -> None:
+        self.min_interval = float(min_interval)
         self._last: dict[tuple[str, str], int] = {}
+        self._when: dict[tuple[str, str], float] = {}
+        self.pending = False  # a change is held back: call again on later frames
 
-    def changed(self, counts: dict[tuple[str, str], int]) -> list[tuple[str, str, int]]:
-        """[(zone, label, value)] whose value differs from the last call (all at first)."""
+    def changed(
+        self, counts: dict[tuple[str, str], int], ts: float = 0.0, *, force: bool = False
+    ) -> list[tuple[str, str, int]]:
+        """[(zone, label, value)] to publish now (every pair at the first call).
+        ``force``: ignore the interval and start none (the start and end of a run)."""
         out = []
+        self.pending = False
         for key, value in counts.items():
-            if self._last.get(key) != value:
-                self._last[key] = value
-                out.append((key[0], key[1], value))
+            if self._last.get(key) == value:
+                continue
+            if not force and key in self._when and ts - self._when[key] < self.min_interval:
+                self.pending = True
+                continue
+            self._last[key] = value
+            if not force:  # the initial and final publications start no interval
+                self._when[key] = ts
+            out.append((key[0], key[1], value))
         return out

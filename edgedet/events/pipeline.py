@@ -72,6 +72,8 @@ class EventsStage:
             label_thresholds=dict(events.label_thresholds),
             expire=events.expire,
             update_interval=events.update_interval,
+            update_min_gain=events.update_min_gain,
+            rejoin_distance=events.rejoin_distance,
             required_zones=tuple(events.required_zones),
             labels=tuple(events.labels),
         )
@@ -85,13 +87,13 @@ class EventsStage:
             seq or SeqCounter(events.state_file),
             snapshot_path=(lambda eid: f"{snapshot_dir}/{eid}.jpg") if snapshot_dir else None,
         )
-        self._counts = CountChanges()
+        self._counts = CountChanges(events.counts_interval)
         self.tracks_started = 0
         self.events_started = 0
 
     def start(self) -> EventBatch:
         """The initial counts (every configured zone and label, zeros), before any frame."""
-        return EventBatch(counts=self._counts.changed(self.machine.counts()))
+        return EventBatch(counts=self._counts.changed(self.machine.counts(), force=True))
 
     def process(self, detections: Detections, ts: float) -> EventBatch:
         """One frame: its (post-filter) detections and capture time ``ts`` (seconds)."""
@@ -101,7 +103,9 @@ class EventsStage:
         changes = self.machine.update(tracks, ts)
         batch = EventBatch()
         if not changes:
-            return batch  # counts only change with events
+            if self._counts.pending:  # a held-back count change may be due now
+                batch.counts = self._counts.changed(self.machine.counts(), ts)
+            return batch  # otherwise counts only change with events
         for change in changes:
             record = change.record
             batch.events.append(record)
@@ -118,13 +122,13 @@ class EventsStage:
                         float(detections.scores[i]),
                     )
                 )
-        batch.counts = self._counts.changed(self.machine.counts())
+        batch.counts = self._counts.changed(self.machine.counts(), ts)
         return batch
 
     def finish(self) -> EventBatch:
         """End every open event (end of a finite run, shutdown) and zero the counts."""
         batch = EventBatch([c.record for c in self.machine.finish()])
-        batch.counts = self._counts.changed(self.machine.counts())
+        batch.counts = self._counts.changed(self.machine.counts(), force=True)
         return batch
 
     def open_events(self) -> list[dict[str, Any]]:

@@ -253,9 +253,9 @@ class Tracker:
         pred = self._x[free_t, :4]
         det = _to_state(boxes[free_d])
         scale = np.maximum(pred[:, 3], _MIN_SIZE)[:, None]
-        dist = np.hypot(
-            pred[:, None, 0] - det[None, :, 0], pred[:, None, 1] - det[None, :, 1]
-        ) / scale
+        dist = (
+            np.hypot(pred[:, None, 0] - det[None, :, 0], pred[:, None, 1] - det[None, :, 1]) / scale
+        )
         # Sizes must agree within a factor of 2, or this is another object nearby.
         ratio = det[None, :, 3] / np.maximum(pred[:, None, 3], _MIN_SIZE)
         ok = same_class[np.ix_(free_t, free_d)] & (ratio > 0.5) & (ratio < 2.0)

@@ -220,3 +220,48 @@ def test_seq_without_state_file_starts_from_the_clock() -> None:
     b = SeqCounter(None)
     x = [a.next() for _ in range(3)]
     assert x == sorted(x) and b.next() >= x[0]
+
+
+def _gap_frames(gap: int) -> list[Detections]:
+    """A person seen for 10 frames, missed for ``gap`` frames, seen again nearby."""
+    seen = [_dets((_box(0.3 + 0.005 * t), 0.8, 0)) for t in range(10)]
+    back = [_dets((_box(0.3 + 0.005 * (t + 10 + gap)), 0.8, 0)) for t in range(10)]
+    return seen + [_dets()] * gap + back
+
+
+def test_an_object_lost_longer_than_a_track_lives_keeps_its_event(tmp_path) -> None:
+    # 25 missed frames: the tracker drops the track after 15, the event lives 5 s.
+    m = _machine(tmp_path, EventRules(expire=5.0))
+    recs = _run(m, _gap_frames(25), tracker=Tracker(max_age=15))
+    recs += [c.record for c in m.finish()]
+    assert [r["type"] for r in recs] == ["new", "end"]
+    assert recs[1]["end"] == pytest.approx(4.4)  # last seen in the last frame
+
+
+def test_without_rejoin_the_same_gap_makes_two_events(tmp_path) -> None:
+    m = _machine(tmp_path, EventRules(expire=5.0, rejoin_distance=0.0))
+    recs = _run(m, _gap_frames(25), tracker=Tracker(max_age=15))
+    recs += [c.record for c in m.finish()]
+    assert [r["type"] for r in recs] == ["new", "new", "end", "end"]
+
+
+def test_rejoin_never_takes_the_event_of_an_object_seen_in_this_frame(tmp_path) -> None:
+    m = _machine(tmp_path)
+    # Two people side by side, both steady: two events, never merged.
+    frames = [_dets((_box(0.3), 0.8, 0), (_box(0.42), 0.8, 0))] * 10
+    recs = _run(m, frames)
+    assert [r["type"] for r in recs] == ["new", "new"]
+    assert len({r["id"] for r in recs}) == 2
+
+
+def test_counts_are_throttled_per_key_but_a_first_change_is_at_once() -> None:
+    c = CountChanges(min_interval=5.0)
+    key = ("all", "person")
+    assert c.changed({key: 0}, 0.0) == [("all", "person", 0)]
+    assert c.changed({key: 1}, 10.0) == [("all", "person", 1)]  # first change: at once
+    assert c.changed({key: 2}, 11.0) == [] and c.pending
+    assert c.changed({key: 3}, 12.0) == []
+    assert c.changed({key: 3}, 15.0) == [("all", "person", 3)]  # the latest, when due
+    assert c.changed({key: 2}, 16.0) == [] and c.changed({key: 3}, 17.0) == []
+    assert not c.pending  # back to the published value: nothing to send
+    assert c.changed({key: 0}, 18.0, force=True) == [("all", "person", 0)]
