@@ -17,50 +17,41 @@ The three knobs that decide what is reported, side by side:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from edgedet.errors import ConfigError
 from edgedet.events.tracker import ASSIGNMENTS
 from edgedet.events.zones import ZoneConfig, build_zones, check_zone_names
-
-
-def _setting(default: Any = None, *, doc: str = "", **limits: Any) -> Any:
-    # The same metadata edgedet.schema.setting records (issue 7 moves it there).
-    meta = {"doc": doc, "lo": None, "hi": None, "lo_open": False, "choices": None}
-    meta.update(limits)
-    meta.setdefault("int_as_str", False)
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata=meta)
-    return field(default=default, metadata=meta)
+from edgedet.schema import setting
 
 
 @dataclass(frozen=True)
 class TrackingConfig:
     """Object tracking (edgedet.events.tracker): stable ids across frames."""
 
-    assignment: str = _setting(
+    assignment: str = setting(
         "greedy",
         choices=ASSIGNMENTS,
         doc="greedy (numpy only) | hungarian (needs scipy: pip install 'edgedet[tracking]')",
     )
-    match_iou: float = _setting(
+    match_iou: float = setting(
         0.2,
         lo=0.0,
         hi=1.0,
         lo_open=True,
         doc="min IoU between a track's predicted box and a detection to match",
     )
-    max_distance: float = _setting(
+    max_distance: float = setting(
         0.3,
         lo=0.0,
         hi=10.0,
         doc="second pass for what IoU left: centre distance in box heights (0: off)",
     )
-    max_age: int = _setting(
+    max_age: int = setting(
         15, lo=0, hi=10000, doc="frames a track survives unseen (occlusions, missed frames)"
     )
-    score_history: int = _setting(
+    score_history: int = setting(
         30, lo=1, hi=1000, doc="matched scores kept per track for its median score"
     )
 
@@ -69,62 +60,64 @@ class TrackingConfig:
 class EventsConfig:
     """Events (edgedet.events.machine): what happened, not every frame."""
 
-    enabled: bool = _setting(True, doc="track objects and publish events and counts")
-    labels: tuple[str, ...] = _setting((), doc="labels that make events; empty: every label")
-    confirm_hits: int = _setting(3, lo=1, hi=63, doc="K: seen in K of the last N frames ...")
-    confirm_window: int = _setting(5, lo=1, hi=63, doc="N: ... to become an event")
-    threshold: float = _setting(
+    enabled: bool = setting(True, doc="track objects and publish events and counts")
+    labels: tuple[str, ...] = setting((), doc="labels that make events; empty: every label")
+    confirm_hits: int = setting(3, lo=1, hi=63, doc="K: seen in K of the last N frames ...")
+    confirm_window: int = setting(5, lo=1, hi=63, doc="N: ... to become an event")
+    threshold: float = setting(
         0.6, lo=0.0, hi=1.0, doc="median score over the track needed to become an event"
     )
-    label_thresholds: dict[str, float] = _setting(
+    label_thresholds: dict[str, float] = setting(
         {}, lo=0.0, hi=1.0, doc="per-label threshold, e.g. {car: 0.7}"
     )
-    expire: float = _setting(5.0, lo=0.0, lo_open=True, hi=86400, doc="seconds unseen: end")
-    update_interval: float = _setting(
+    expire: float = setting(5.0, lo=0.0, lo_open=True, hi=86400, doc="seconds unseen: end")
+    update_interval: float = setting(
         10.0, lo=0.0, hi=86400, doc="min seconds between score/snapshot updates of an event"
     )
-    update_min_gain: float = _setting(
+    update_min_gain: float = setting(
         0.05, lo=0.0, hi=1.0, doc="top score rise worth an update (and a better snapshot)"
     )
-    rejoin_distance: float = _setting(
+    rejoin_distance: float = setting(
         1.0,
         lo=0.0,
         hi=100.0,
         doc="a new track within this many box heights of a lost object's open event "
         "continues that event (0: off)",
     )
-    counts_interval: float = _setting(
+    counts_interval: float = setting(
         5.0,
         lo=0.0,
         hi=3600,
         doc="min seconds between two publications of one count (a first change is at once)",
     )
-    required_zones: tuple[str, ...] = _setting(
+    required_zones: tuple[str, ...] = setting(
         (), doc="an object becomes an event only after entering one of these zones"
     )
-    log_path: str | None = _setting(
+    log_path: str | None = setting(
         None, doc="null: $LOGS_DIRECTORY/events.jsonl or ./edgedet-events.jsonl"
     )
-    state_file: str | None = _setting(
+    log_max_bytes: int = setting(10_000_000, lo=1024, doc="rotate the events log past this")
+    log_backups: int = setting(5, lo=0, hi=1000, doc="rotated events logs kept")
+    state_file: str | None = setting(
         None,
         doc="event seq kept across restarts; null: $STATE_DIRECTORY/events.seq or "
         "./edgedet-events.seq",
     )
-    snapshots: bool = _setting(True, doc="keep the best snapshot (frame and crop) per event")
-    snapshot_dir: str | None = _setting(
+    snapshots: bool = setting(True, doc="keep the best snapshot (frame and crop) per event")
+    snapshot_dir: str | None = setting(
         None, doc="null: $STATE_DIRECTORY/events or ./edgedet-events"
     )
-    snapshot_max_count: int = _setting(100, lo=1, hi=1_000_000, doc="events with snapshots kept")
-    snapshot_max_bytes: int = _setting(50_000_000, lo=1, doc="bytes of snapshots kept")
+    snapshot_max_count: int = setting(100, lo=1, hi=1_000_000, doc="events with snapshots kept")
+    snapshot_max_bytes: int = setting(50_000_000, lo=1, doc="bytes of snapshots kept")
 
 
 @dataclass(frozen=True)
 class HomeAssistantConfig:
     """Home Assistant MQTT discovery (needs mqtt.enabled)."""
 
-    enabled: bool = _setting(False, doc="publish discovery configs for counts and occupancy")
-    prefix: str = _setting("homeassistant", doc="HA's discovery prefix")
-    name: str | None = _setting(None, doc="device name in HA; null: device_id")
+    enabled: bool = setting(False, doc="publish discovery configs for counts and occupancy")
+    prefix: str = setting("homeassistant", doc="HA's discovery prefix")
+    name: str | None = setting(None, doc="device name in HA; null: device_id")
 
 
 def check_events_config(
