@@ -103,7 +103,11 @@ class EventsConfig:
         doc="event seq kept across restarts; null: $STATE_DIRECTORY/events.seq or "
         "./edgedet-events.seq",
     )
-    snapshots: bool = setting(True, doc="keep the best snapshot (frame and crop) per event")
+    snapshots: bool = setting(
+        False,
+        doc="keep the best snapshot (frame and crop) per event; off by default: each is tens "
+        "of kB written to the card",
+    )
     snapshot_dir: str | None = setting(
         None, doc="null: $STATE_DIRECTORY/events or ./edgedet-events"
     )

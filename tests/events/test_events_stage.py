@@ -28,7 +28,7 @@ def _person(x: float, score: float = 0.8) -> Detections:
 
 
 def test_a_finite_run_starts_counts_at_zero_and_ends_every_open_event(tmp_path) -> None:
-    cfg = EventsConfig(snapshot_dir=str(tmp_path / "snaps"))
+    cfg = EventsConfig(snapshots=True, snapshot_dir=str(tmp_path / "snaps"))
     stage = EventsStage(cfg, TrackingConfig(), ZONES, ("person",), "cam1", seq=SeqCounter(None))
     assert sorted(stage.start().counts) == [("all", "person", 0), ("door", "person", 0)]
     batches = [stage.process(_person(0.2 + 0.001 * t), t / 10) for t in range(20)]
