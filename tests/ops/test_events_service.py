@@ -91,7 +91,7 @@ def test_log_flag_keeps_the_per_frame_records(tmp_path) -> None:
     ("yaml", "message"),
     [
         (
-            f"zones: {{door: {{polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}}}}",
+            "zones: {door: {polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}}",
             "zones.door.polygon: edges cross",
         ),
         (
