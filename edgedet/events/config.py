@@ -17,6 +17,7 @@ The three knobs that decide what is reported, side by side:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,3 +152,22 @@ def resolve_paths(events: EventsConfig, logs_dir: Any, state_dir: Any) -> Events
         snapshot_dir=events.snapshot_dir
         or (str(state_dir / "events") if state_dir else "edgedet-events"),
     )
+
+
+def check_labels(
+    events: EventsConfig, zones: dict[str, ZoneConfig], labels: tuple[str, ...]
+) -> None:
+    """ConfigError when an events or zone key names a label the model does not have
+    (checked once the model is open)."""
+    named = [(f"events.labels[{i}]", n) for i, n in enumerate(events.labels)]
+    named += [(f"events.label_thresholds.{n}", n) for n in events.label_thresholds]
+    for zone, zc in zones.items():
+        named += [(f"zones.{zone}.labels[{i}]", n) for i, n in enumerate(zc.labels)]
+    for key, name in named:
+        if name not in labels:
+            near = difflib.get_close_matches(name, labels, n=1, cutoff=0.5)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            shown = ", ".join(labels[:20])
+            raise ConfigError(
+                f"{key}: '{name}' is not a label of the model{hint} (labels: {shown})"
+            )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgedet.detections import Detections
-from edgedet.events.config import EventsConfig, TrackingConfig
+from edgedet.events.config import EventsConfig, TrackingConfig, check_labels
 from edgedet.events.machine import CountChanges, EventMachine, EventRules
 from edgedet.events.seqstate import SeqCounter
 from edgedet.events.tracker import Tracker
@@ -45,7 +45,10 @@ class EventBatch:
 
 
 class EventsStage:
-    """Tracker + event machine + count changes, built from the config sections."""
+    """Tracker + event machine + count changes, built from the config sections.
+
+    ConfigError (one line naming the key) when a label in ``events`` or ``zones`` is not
+    one of the model's ``labels``."""
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class EventsStage:
         *,
         seq: SeqCounter | None = None,
     ) -> None:
+        check_labels(events, zones, tuple(labels))
         self.tracker = Tracker(
             iou_threshold=tracking.match_iou,
             max_age=tracking.max_age,

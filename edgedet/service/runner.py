@@ -294,6 +294,10 @@ class Runner:
         return str(getattr(card, "name", "") or getattr(self.detector, "model_path", ""))
 
     def _events_stage(self, cfg: Config) -> EventsStage | None:
+        if cfg.homeassistant.enabled and not (cfg.events.enabled and cfg.mqtt.enabled):
+            log.warning(
+                "homeassistant.enabled has no effect without events.enabled and mqtt.enabled"
+            )
         if not cfg.events.enabled:
             return None
         from edgedet.events.pipeline import EventsStage

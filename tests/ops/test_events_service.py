@@ -108,6 +108,10 @@ def test_log_flag_keeps_the_per_frame_records(tmp_path) -> None:
             "events.confirm_hits (6) must not exceed events.confirm_window (5)",
         ),
         (
+            f"zones: {{door: {{polygon: {LEFT}, labels: [preson]}}}}",
+            "zones.door.labels[0]: 'preson' is not a label of the model; did you mean 'person'?",
+        ),
+        (
             f"zones: {{door: {{polygon: {LEFT}}}}}\nevents: {{required_zones: [gate]}}",
             "events.required_zones[0]: unknown zone 'gate'",
         ),
