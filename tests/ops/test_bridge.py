@@ -132,3 +132,45 @@ def test_every_event_reaches_the_central_broker_across_a_30_s_uplink_outage(tmp_
         consumer.close()
         local.stop()
         central.stop()
+
+
+def test_the_service_events_log_and_the_central_broker_agree_after_an_outage(tmp_path) -> None:
+    """The same with `edgedet run` producing the events (the bundled clip, looped in real
+    time): every record of the device's events log arrives centrally."""
+    from edgedet_test_service import ROOT as REPO
+    from edgedet_test_service import Service, model_args, read_log
+
+    central = _broker(tmp_path / "central").start()
+    local = _broker(tmp_path / "local", _render(central.port)).start()
+    consumer = Consumer(central.port)
+    wait_until(lambda: consumer.client.is_connected(), 10, "the consumer to connect")
+    time.sleep(0.5)
+    run = tmp_path / "run"
+    run.mkdir()
+    clip = REPO / "models" / "samples" / "vtest_clip.mp4"
+    svc = Service(
+        run,
+        [*model_args(), "--source", str(clip), "--device-id", DEVICE,
+         "--mqtt", f"127.0.0.1:{local.port}",
+         "--set", "source.loop=true", "--set", "source.realtime=true",
+         "--set", "events.expire=1.0"],
+    )  # fmt: skip
+    try:
+        wait_until(lambda: consumer.unique(), 60, "the first events centrally")
+        central.stop()
+        received_before = len(consumer.unique())
+        time.sleep(30)
+        logged_during = len(read_log(run / "edgedet-events.jsonl"))
+        central.start()
+        time.sleep(5)
+    finally:
+        assert svc.terminate() == 0
+    try:
+        logged = {(r["id"], r["seq"]) for r in read_log(run / "edgedet-events.jsonl")}
+        assert logged_during > received_before  # events were made during the outage
+        wait_until(lambda: consumer.unique() >= logged, 60, "every logged event centrally")
+        assert consumer.unique() == logged
+    finally:
+        consumer.close()
+        local.stop()
+        central.stop()
