@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from edgedet_test_broker import Broker, wait_until
+from support.broker import Broker
+from support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "systemd" / "mosquitto-bridge.conf"
@@ -86,7 +87,7 @@ def test_every_event_reaches_the_central_broker_across_a_30_s_uplink_outage(tmp_
     central = _broker(tmp_path / "central").start()
     local = _broker(tmp_path / "local", _render(central.port)).start()
     consumer = Consumer(central.port)
-    wait_until(lambda: consumer.client.is_connected(), 10, "the consumer to connect")
+    wait_for(lambda: consumer.client.is_connected(), 10, "the consumer to connect")
     time.sleep(0.5)  # SUBACK: the central session now holds the subscription
 
     device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edgedet-cam1")
@@ -111,7 +112,7 @@ def test_every_event_reaches_the_central_broker_across_a_30_s_uplink_outage(tmp_
     try:
         time.sleep(3)
         before = len(produced)
-        wait_until(lambda: len(consumer.unique()) >= before, 10, "events before the outage")
+        wait_for(lambda: len(consumer.unique()) >= before, 10, "events before the outage")
         central.stop()  # uplink down
         time.sleep(30)
         during = len(produced) - before
@@ -122,7 +123,7 @@ def test_every_event_reaches_the_central_broker_across_a_30_s_uplink_outage(tmp_
         producer.join()
     try:
         assert during > 300  # events really were produced during the outage
-        wait_until(
+        wait_for(
             lambda: consumer.unique() >= set(produced), 60, "every event at the central broker"
         )
         assert consumer.unique() == set(produced)
@@ -137,13 +138,13 @@ def test_every_event_reaches_the_central_broker_across_a_30_s_uplink_outage(tmp_
 def test_the_service_events_log_and_the_central_broker_agree_after_an_outage(tmp_path) -> None:
     """The same with `edgedet run` producing the events (the bundled clip, looped in real
     time): every record of the device's events log arrives centrally."""
-    from edgedet_test_service import ROOT as REPO
-    from edgedet_test_service import Service, model_args, read_log
+    from support.service import ROOT as REPO
+    from support.service import Service, model_args, read_log
 
     central = _broker(tmp_path / "central").start()
     local = _broker(tmp_path / "local", _render(central.port)).start()
     consumer = Consumer(central.port)
-    wait_until(lambda: consumer.client.is_connected(), 10, "the consumer to connect")
+    wait_for(lambda: consumer.client.is_connected(), 10, "the consumer to connect")
     time.sleep(0.5)
     run = tmp_path / "run"
     run.mkdir()
@@ -156,7 +157,7 @@ def test_the_service_events_log_and_the_central_broker_agree_after_an_outage(tmp
          "--set", "events.expire=1.0"],
     )  # fmt: skip
     try:
-        wait_until(lambda: consumer.unique(), 60, "the first events centrally")
+        wait_for(lambda: consumer.unique(), 60, "the first events centrally")
         central.stop()
         received_before = len(consumer.unique())
         time.sleep(30)
@@ -168,7 +169,7 @@ def test_the_service_events_log_and_the_central_broker_agree_after_an_outage(tmp
     try:
         logged = {(r["id"], r["seq"]) for r in read_log(run / "edgedet-events.jsonl")}
         assert logged_during > received_before  # events were made during the outage
-        wait_until(lambda: consumer.unique() >= logged, 60, "every logged event centrally")
+        wait_for(lambda: consumer.unique() >= logged, 60, "every logged event centrally")
         assert consumer.unique() == logged
     finally:
         consumer.close()

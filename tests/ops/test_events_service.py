@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import edgedet_test_broker as mb
 import pytest
-from edgedet_test_service import ROOT, Service, clean_env, model_args, read_log
+import support.broker as mb
+from support.service import ROOT, Service, clean_env, model_args, read_log
+from support.waiting import wait_for
 
 CLIP = ROOT / "models" / "samples" / "vtest_clip.mp4"
 DEVICE = "cam1"
@@ -179,7 +180,7 @@ def test_home_assistant_sees_entities_states_availability_and_removal(tmp_path, 
         configs = lambda: {  # noqa: E731
             m.topic: m.payload for m in ha.messages if m.topic.startswith("homeassistant/")
         }
-        mb.wait_until(lambda: len(configs()) == 4, 60, "4 discovery configs")
+        wait_for(lambda: len(configs()) == 4, 60, "4 discovery configs")
         states: dict[str, str] = {}
         for topic, payload in configs().items():
             component = topic.split("/")[1]
@@ -194,8 +195,8 @@ def test_home_assistant_sees_entities_states_availability_and_removal(tmp_path, 
             f"{PREFIX}/left/person",
             f"{PREFIX}/left/person/occupancy",
         }
-        mb.wait_until(lambda: ha.payloads(f"{PREFIX}/events"), 60, "an event")
-        mb.wait_until(lambda: b"ON" in ha.payloads(f"{PREFIX}/all/person/occupancy"), 30, "ON")
+        wait_for(lambda: ha.payloads(f"{PREFIX}/events"), 60, "an event")
+        wait_for(lambda: b"ON" in ha.payloads(f"{PREFIX}/all/person/occupancy"), 30, "ON")
         assert ha.payloads(f"{PREFIX}/status")[-1] == b"online"
         event = json.loads(ha.payloads(f"{PREFIX}/events")[0])
         assert event["type"] == "new" and event["device"] == DEVICE
@@ -206,7 +207,7 @@ def test_home_assistant_sees_entities_states_availability_and_removal(tmp_path, 
         listed = json.loads(body)
         ids = [e["id"] for e in listed["open"] + listed["recent"]]
         assert event["id"] in ids
-        mb.wait_until(
+        wait_for(
             lambda: svc.get(f"/events/{event['id']}/snapshot.jpg")[0] == 200, 30, "the snapshot"
         )
         status, jpeg = svc.get(f"/events/{event['id']}/snapshot.jpg?crop=1")
@@ -215,7 +216,7 @@ def test_home_assistant_sees_entities_states_availability_and_removal(tmp_path, 
         assert svc.get("/events/..%2F..%2Fetc%2Fpasswd/snapshot.jpg")[0] == 404
     finally:
         assert svc.terminate() == 0
-    mb.wait_until(lambda: ha.payloads(f"{PREFIX}/status")[-1:] == [b"offline"], 10, "offline")
+    wait_for(lambda: ha.payloads(f"{PREFIX}/status")[-1:] == [b"offline"], 10, "offline")
     for topic, component in states.items():
         values = ha.payloads(topic)
         assert values, topic
@@ -276,7 +277,7 @@ def test_a_broker_refusing_discovery_is_logged_once_and_events_go_on(tmp_path) -
         assert done.returncode == 0, done.stderr
         refused = [line for line in done.stderr.splitlines() if "Home Assistant discovery" in line]
         assert len(refused) == 1 and "ACL" in refused[0], done.stderr
-        mb.wait_until(lambda: sub.payloads(f"{PREFIX}/events"), 10, "events despite the ACL")
+        wait_for(lambda: sub.payloads(f"{PREFIX}/events"), 10, "events despite the ACL")
         assert sub.payloads(f"{PREFIX}/all/person")
         assert mb.retained(b.port, f"homeassistant/sensor/{DEVICE}/all_person_count/config") is None
         assert time.monotonic() - t0 < 60
