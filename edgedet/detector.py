@@ -203,7 +203,7 @@ class Detector:
             "invoke": (t2 - t1) * 1000.0,
             "postprocess": (t3 - t2) * 1000.0,
         }
-        return Detections(result.boxes, result.scores, result.class_ids, self.labels)
+        return result.with_labels(self.labels)
 
     def candidates(self, frame: np.ndarray, *, floor: float) -> Detections:
         """Every pre-NMS candidate with ``score >= floor``, for threshold tuning.
@@ -224,4 +224,4 @@ class Detector:
         geometry, *_ = self._preprocess_and_invoke(frame)
         outputs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
         result = self.decoder.decode(outputs, params, geometry)
-        return Detections(result.boxes, result.scores, result.class_ids, self.labels)
+        return result.with_labels(self.labels)

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "bench": "bench",
     "tune": "tune",
     "service": "service",
+    "doctor": "doctor",
 }
 
 

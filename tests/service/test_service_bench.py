@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
-from runhelpers import edgedet_cmd, run_env
+from support.service import run_edgedet
 
 from edgedet.cli.bench import update_section
 
 
 def test_bench_reports_stages_rates_memory_and_no_tensorflow(tmp_path, run_model, clip_factory):
-    proc = subprocess.run(
-        edgedet_cmd(
-            "bench",
-            "--frames",
-            "30",
-            "--json",
-            "--model",
-            str(run_model),
-            "--source",
-            str(clip_factory(20)),
-            "--threads",
-            "2",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=run_env(),
+    proc = run_edgedet(
+        "bench",
+        "--frames",
+        "30",
+        "--json",
+        "--model",
+        str(run_model),
+        "--source",
+        str(clip_factory(20)),
+        "--threads",
+        "2",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr

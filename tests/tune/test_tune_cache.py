@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from tune_support import edgedet
+from support.service import run_edgedet
 
 from edgedet.tune.annotations import FrameTruth
 from edgedet.tune.cache import build_cache
@@ -84,9 +84,10 @@ def test_cache_matches_the_detect_command(image_folder, detector):
     frames = [(p.name, cv2.imread(str(p))) for p in files]
     cache = build_cache(detector, frames, 0.05)
     for min_score, iou in [(0.3, 0.4), (0.5, 0.6)]:
-        out = edgedet(
-            "detect", *map(str, files), "--json", "--min-score", str(min_score), "--iou", str(iou)
-        )
+        out = run_edgedet(
+            "detect", *map(str, files), "--json", "--min-score", str(min_score), "--iou", str(iou),
+            timeout=300,
+        )  # fmt: skip
         assert out.returncode == 0, out.stderr
         for i, line in enumerate(out.stdout.splitlines()):
             assert (

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tune_support import edgedet, write_coco, write_voc
+from support.service import run_edgedet
+from tune_support import write_coco, write_voc
 
 from edgedet.detector import Detector
 
@@ -42,9 +43,10 @@ def test_report_and_write_card(bundled_model, image_folder, coco_file, tmp_path)
     before = yaml.safe_load(card.read_text())
     out = tmp_path / "report"
     args = [str(image_folder), "--model", str(model), "--annotations", str(coco_file)]
-    result = edgedet(
-        "tune", *args, *LABEL_MAP, "--target-recall", "1.0", "--write-card", "--out", str(out)
-    )
+    result = run_edgedet(
+        "tune", *args, *LABEL_MAP, "--target-recall", "1.0", "--write-card", "--out", str(out),
+        timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "recommended: min_score" in result.stdout and str(card) in result.stdout
     for name in (
@@ -78,7 +80,7 @@ def test_report_and_write_card(bundled_model, image_folder, coco_file, tmp_path)
 
 
 def run_bad(*args: str, out: Path, **kwargs) -> str:
-    result = edgedet("tune", *args, "--out", str(out), **kwargs)
+    result = run_edgedet("tune", *args, "--out", str(out), timeout=300, **kwargs)
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

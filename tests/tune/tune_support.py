@@ -1,21 +1,9 @@
-"""Helpers for the tune tests: run the CLI, write the three annotation formats."""
+"""Helpers for the tune tests: write the three annotation formats."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-
-
-def edgedet(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "edgedet", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kwargs,
-    )
 
 
 def write_coco(path: Path, objects, size=(576, 768), person_name="person") -> Path:
