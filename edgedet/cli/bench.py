@@ -244,25 +244,27 @@ def render(r: dict) -> str:
 
 def update_section(path: str, body: str) -> None:
     """Replace (or append) the ``## Runtime`` section of the markdown file ``path``."""
-    from pathlib import Path
-
-    p = Path(path)
-    text = p.read_text() if p.exists() else "# Benchmarks\n"
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    intro = [
-        SECTION,
-        "",
+    intro = (
         "Reproduce: `.venv/bin/edgedet bench --frames 600 --update BENCHMARKS.md` "
         "(edgedet/cli/bench.py). The run loop on the bundled clip against invoke-only "
         "(preprocess + invoke) on the same interpreter in the same process, in alternating "
         "rounds. Other processes shared the 2 cores, so absolute numbers vary from run to "
         "run; the ratio is what the target is about. A ratio above 1 is possible: the run "
         "loop decodes the next frame on the capture thread while the current one is in "
-        "the interpreter, and both passes are subject to the same noise.",
-        "",
-    ]
-    new = intro + body.rstrip("\n").splitlines()
+        "the interpreter, and both passes are subject to the same noise."
+    )
+    replace_section(path, SECTION, intro + "\n\n" + body)
+
+
+def replace_section(path: str, heading: str, body: str) -> None:
+    """Replace (or append) the markdown section ``heading`` of file ``path`` with ``body``."""
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text() if p.exists() else "# Benchmarks\n"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+    new = [heading, ""] + body.rstrip("\n").splitlines()
     if start is None:
         lines += [""] + new
     else:
