@@ -72,6 +72,11 @@ class Source:
         """Source-specific counters, e.g. ``skipped`` unreadable images."""
         return {}
 
+    def fit_model_input(self, width: int, height: int, resize: str) -> None:
+        """Hint, before ``open``: the model takes ``width`` x ``height`` frames resized by
+        ``resize`` (stretch | letterbox). A source that can scale in hardware (picamera2's
+        ISP) delivers frames at that size; others ignore it."""
+
 
 def picamera2_available() -> bool:
     """True when picamera2 imports and libcamera reports a Pi (CSI) camera."""
@@ -143,7 +148,10 @@ def make_source(cfg: SourceConfig) -> Source:
 
         return Picamera2Source(
             size=(cfg.width, cfg.height) if cfg.width and cfg.height else None,
-            lores_size=(cfg.lores_width, cfg.lores_height),
+            # Not configured: fitted to the model input (Source.fit_model_input).
+            lores_size=(cfg.lores_width, cfg.lores_height)
+            if cfg.lores_width and cfg.lores_height
+            else None,
             fps=cfg.fps,
         )
     if kind in ("camera", "url"):
