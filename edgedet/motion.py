@@ -26,8 +26,8 @@ Neither part touches I/O; the run loop feeds frames and timestamps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -35,20 +35,24 @@ import numpy as np
 Polygon = Sequence[Sequence[float]]  # [[x, y], ...] normalized to [0, 1], x to the right
 
 
+def _setting(default: object, **limits: object) -> Any:
+    return field(default=default, metadata=limits)
+
+
 @dataclass(frozen=True)
 class MotionConfig:
-    """The ``motion`` section of the run configuration (defaults = gating on)."""
+    """Motion gating: run inference only when something moves (``edgedet.motion``)."""
 
-    enabled: bool = True
-    width: int = 160  # pixels of the grayscale copy; height follows the frame's aspect
-    threshold: int = 25  # grey levels (0..255) a pixel must differ from the background by
-    min_area: float = 0.002  # changed fraction of the active area that counts as motion
-    alpha: float = 0.05  # background learning rate per frame (accumulateWeighted)
-    blur: int = 5  # Gaussian kernel (odd, pixels of the copy); 0 or 1 disables it
-    stationary_interval: int = 10  # frames between re-detections while objects are present
-    keepalive: float = 10.0  # seconds: inference at least this often
-    regions: tuple[tuple[tuple[float, float], ...], ...] = ()  # polygons where motion counts
-    mask: tuple[tuple[tuple[float, float], ...], ...] = ()  # polygons where it is ignored
+    enabled: bool = _setting(True)  # false: every frame is detected, as without gating
+    width: int = _setting(160, lo=16, hi=1920)  # pixels of the grey copy; height by aspect
+    threshold: int = _setting(25, lo=1, hi=254)  # grey levels a pixel must differ by (>)
+    min_area: float = _setting(0.002, lo=0.0, hi=1.0)  # changed fraction of the area (>=)
+    alpha: float = _setting(0.05, lo=0.0, hi=1.0)  # background learning rate per frame
+    blur: int = _setting(5, lo=0, hi=31)  # Gaussian kernel, odd; 0 or 1: none
+    stationary_interval: int = _setting(10, lo=1, hi=100000)  # frames between re-detections
+    keepalive: float = _setting(10.0, lo=0.1, hi=86400)  # seconds: detect at least this often
+    regions: tuple[tuple[tuple[float, float], ...], ...] = _setting((), lo=0.0, hi=1.0)
+    mask: tuple[tuple[tuple[float, float], ...], ...] = _setting((), lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -217,3 +221,36 @@ class MotionGate:
         self._last_run = now
         self._since_run = 0
         return reason
+
+
+class MotionGating:
+    """What the run loop holds: detector, gate and presence behind two calls.
+
+    ``admit(image, ts)`` measures motion and returns the gate's reason to detect, or None
+    to skip the frame; ``processed(count)`` reports how many detections (after the label
+    filters) a processed frame had. ``presence`` defaults to ``LastDetections``; a tracker
+    can pass itself instead (it then keeps its own state and ``processed`` is ignored).
+    """
+
+    def __init__(self, cfg: MotionConfig, presence: Presence | None = None) -> None:
+        self.cfg = cfg
+        self.detector = MotionDetector(cfg)
+        self._last = LastDetections() if presence is None else None
+        self.gate = MotionGate(
+            stationary_interval=cfg.stationary_interval,
+            keepalive=cfg.keepalive,
+            presence=presence if presence is not None else self._last,
+        )
+        self.last_motion: Motion | None = None
+
+    @property
+    def skipped(self) -> int:
+        return self.gate.skipped
+
+    def admit(self, image: np.ndarray, ts: float) -> str | None:
+        self.last_motion = self.detector.detect(image)
+        return self.gate.step(self.last_motion.moving, ts)
+
+    def processed(self, count: int) -> None:
+        if self._last is not None:
+            self._last.update(count)

@@ -45,6 +45,7 @@ from typing import Any
 
 from edgedet.errors import ConfigError
 from edgedet.models import bundled_model_path
+from edgedet.motion import MotionConfig
 
 # edgedet.backends.BACKENDS plus auto (kept literal so loading a config imports no backend).
 BACKEND_CHOICES = ("auto", "litert", "tflite_runtime", "tensorflow")
@@ -187,6 +188,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-able dict (tuples become lists)."""
@@ -354,6 +356,15 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(
             f"filters.roi: expected a polygon of at least 3 [x, y] points, got {len(f.roi)}"
         )
+    for key in ("regions", "mask"):
+        for i, poly in enumerate(getattr(cfg.motion, key)):
+            if len(poly) < 3:
+                raise ConfigError(
+                    f"motion.{key}[{i}]: expected a polygon of at least 3 [x, y] points, "
+                    f"got {len(poly)}"
+                )
+    if cfg.motion.blur > 1 and cfg.motion.blur % 2 == 0:
+        raise ConfigError(f"motion.blur: expected an odd kernel size or 0, got {cfg.motion.blur}")
     if cfg.source.backoff_initial > cfg.source.backoff_max:
         raise ConfigError("source.backoff_initial must not exceed source.backoff_max")
     if cfg.mqtt.password_file and not cfg.mqtt.username:

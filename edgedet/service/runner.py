@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from edgedet.errors import EdgedetError, ModelError
+from edgedet.motion import MotionGating
 from edgedet.service.config import Config, Override, load_config
 from edgedet.service.filters import DetectionFilter
 from edgedet.service.metrics import Metrics
@@ -57,12 +58,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgedet.run")
 
-STAGES = ("capture", "preprocess", "invoke", "postprocess", "publish")
+STAGES = ("capture", "motion", "preprocess", "invoke", "postprocess", "publish")
 STOP_BUDGET = 4.0  # seconds for the whole shutdown; systemd's stop check is 5 s
 TAKE_TIMEOUT = 0.2  # how often the loop wakes without frames (signals, watchdog)
 # Keys whose change on SIGHUP takes effect without a restart (see the module docstring).
 RELOADABLE = (
     "filters",
+    "motion",
     "service",
     "source",
     "model.min_score",
@@ -79,6 +81,7 @@ class RunSummary:
     frames: int = 0
     dropped: int = 0
     skipped: int = 0  # unreadable images a folder source skipped (never delivered)
+    motion_skipped: int = 0  # delivered frames motion gating let pass without inference
     seconds: float = 0.0
     detections: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -98,7 +101,8 @@ class RunSummary:
             f"edgedet run: {self.reason}",
             f"  frames     {self.frames} processed, {self.dropped} dropped, "
             f"{self.seconds:.1f} s, {self.fps:.1f} FPS"
-            + (f", {self.skipped} unreadable images skipped" if self.skipped else ""),
+            + (f", {self.skipped} unreadable images skipped" if self.skipped else "")
+            + (f", {self.motion_skipped} skipped by motion gating" if self.motion_skipped else ""),
         ]
         if self.detections:
             per = ", ".join(f"{k} {v}" for k, v in sorted(self.detections.items()))
@@ -255,6 +259,11 @@ class Runner:
         self._params: dict[str, Any] = {}
         self._first_take = 0.0
         self._last_seq = -1  # seq of the last processed frame
+        self._gating: MotionGating | None = None  # None: motion.enabled is false
+        # Frames motion gating skipped since the last record, and the frames dropped
+        # before them: the next record's ``dropped`` counts both (nothing lost silently).
+        self._pending_skipped = 0
+        self._pending_dropped = 0
 
     # -- control from other threads / signal handlers -------------------------------
 
@@ -287,6 +296,16 @@ class Runner:
         }
         self._filter = DetectionFilter(cfg.filters, self.detector.labels)
 
+    def _apply_motion(self, cfg: Config) -> None:
+        # A fresh background and gate: a reload starts gating over, as a restart would.
+        self._gating = MotionGating(cfg.motion) if cfg.motion.enabled else None
+
+    def _fit_source(self, source: Source) -> None:
+        # Sources that scale in hardware (picamera2's ISP) deliver the model's input size.
+        pre = getattr(self.detector, "preprocessor", None)
+        if pre is not None:
+            source.fit_model_input(pre.width, pre.height, pre.spec.resize)
+
     def _start_capture(
         self, source: Source, *, opened: bool, first_seq: int = 0, dropped: int = 0
     ) -> None:
@@ -310,6 +329,8 @@ class Runner:
         if self.detector is None:
             self.detector = open_detector(cfg)
         self._apply_model_params(cfg)
+        self._apply_motion(cfg)
+        self._fit_source(source)
         source.open()  # a missing camera/file is a start-up error: exit 2
         try:
             self.publishers = build_publishers(cfg, self.metrics, self.healthy)
@@ -377,6 +398,8 @@ class Runner:
         later = [k for k in changed if not _reloadable(k)]
         if any(k.startswith("source.") for k in now):
             self._switch_source(new)
+        if any(k.startswith("motion.") for k in now):
+            self._apply_motion(new)
         if now:
             log.info(
                 "SIGHUP: config reloaded; in effect now (frames after %d): %s",
@@ -392,6 +415,7 @@ class Runner:
         except EdgedetError as exc:
             log.error("SIGHUP: keeping the current source: %s", exc)
             return
+        self._fit_source(source)
         old_slot, old_capture = self.slot, self.capture
         old_capture.stop()
         # The frame left in the old slot is counted as dropped in the next record.
@@ -446,6 +470,9 @@ class Runner:
                 self.stop("source ended")
                 break
             now = time.monotonic()
+            if got is not None and self._gating is not None and self._skip(got):
+                self._last_frame = now  # frames flow; the gate saw nothing to detect
+                got = None
             if got is not None:
                 if frames == 0:
                     self._first_take = now
@@ -477,7 +504,8 @@ class Runner:
                 fps = (frames - frames_at_status) / (now - last_status)
                 metrics.set("fps", fps)
                 state = "running" if healthy else "waiting for frames"
-                self.notifier.status(f"{state}: {fps:.1f} FPS, {frames} frames")
+                gated = f", {self._gating.skipped} skipped (motion)" if self._gating else ""
+                self.notifier.status(f"{state}: {fps:.1f} FPS, {frames} frames{gated}")
                 frames_at_status = frames
                 last_status = now
             if max_frames and frames >= max_frames:
@@ -487,6 +515,22 @@ class Runner:
         # FPS over the processing period: from taking the first frame to the loop's end.
         if frames:
             self.summary.seconds = time.monotonic() - self._first_take
+
+    def _skip(self, got: Any) -> bool:
+        """Run motion gating on a taken frame; True when it is skipped (and counted)."""
+        t0 = time.perf_counter()
+        reason = self._gating.admit(got.frame.image, got.frame.ts)
+        self.metrics.observe("stage_latency_seconds", time.perf_counter() - t0, stage="motion")
+        if reason is not None:
+            self.metrics.inc("motion_admitted_total", reason=reason)
+            return False
+        self._pending_skipped += 1
+        self._pending_dropped += got.dropped
+        self.metrics.inc("frames_skipped_total")
+        # frames_dropped_total matches the records' ``dropped``: it counts skips too.
+        self.metrics.inc("frames_dropped_total", got.dropped + 1)
+        self.summary.dropped += got.dropped
+        return True
 
     def _process(self, got: Any, counts: Counter[str]) -> None:
         metrics = self.metrics
@@ -503,13 +547,18 @@ class Runner:
             "source": self.source.name,
             "width": int(width),
             "height": int(height),
-            "dropped": got.dropped,
+            # Frames not processed since the previous record: overwritten in the slot or
+            # skipped by motion gating (frames_skipped_total tells the two apart).
+            "dropped": got.dropped + self._pending_dropped + self._pending_skipped,
             "timing_ms": {
                 k: round(float(timing.get(k, 0.0)), 3)
                 for k in ("preprocess", "invoke", "postprocess")
             },
             "detections": detections.to_records(),
         }
+        if self._gating is not None:
+            self._gating.processed(len(detections))
+        self._pending_skipped = self._pending_dropped = 0
         display = frame.display if frame.display is not None else image
         t0 = time.perf_counter()
         for publisher in self.publishers:
@@ -546,6 +595,7 @@ class Runner:
     def _finish_summary(self, start: float) -> None:
         s = self.summary
         s.skipped = int(self.metrics.get("source_skipped_total"))
+        s.motion_skipped = int(self.metrics.get("frames_skipped_total"))
         s.detections = dict(s.detections)
         for stage in STAGES:
             p50 = self.metrics.quantile("stage_latency_seconds", 0.5, stage=stage)
