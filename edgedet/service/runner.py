@@ -81,7 +81,7 @@ class RunSummary:
     frames: int = 0
     dropped: int = 0
     skipped: int = 0  # unreadable images a folder source skipped (never delivered)
-    motion_skipped: int = 0  # delivered frames motion gating let pass without inference
+    motion_skipped: int = 0  # of ``dropped``: frames motion gating let pass undetected
     seconds: float = 0.0
     detections: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -99,10 +99,10 @@ class RunSummary:
 
         lines = [
             f"edgedet run: {self.reason}",
-            f"  frames     {self.frames} processed, {self.dropped} dropped, "
-            f"{self.seconds:.1f} s, {self.fps:.1f} FPS"
-            + (f", {self.skipped} unreadable images skipped" if self.skipped else "")
-            + (f", {self.motion_skipped} skipped by motion gating" if self.motion_skipped else ""),
+            f"  frames     {self.frames} processed, {self.dropped} dropped"
+            + (f" ({self.motion_skipped} by motion gating)" if self.motion_skipped else "")
+            + f", {self.seconds:.1f} s, {self.fps:.1f} FPS"
+            + (f", {self.skipped} unreadable images skipped" if self.skipped else ""),
         ]
         if self.detections:
             per = ", ".join(f"{k} {v}" for k, v in sorted(self.detections.items()))
@@ -529,7 +529,7 @@ class Runner:
         self.metrics.inc("frames_skipped_total")
         # frames_dropped_total matches the records' ``dropped``: it counts skips too.
         self.metrics.inc("frames_dropped_total", got.dropped + 1)
-        self.summary.dropped += got.dropped
+        self.summary.dropped += got.dropped + 1
         return True
 
     def _process(self, got: Any, counts: Counter[str]) -> None:
