@@ -7,8 +7,10 @@ Two pure parts, both cheap next to an invoke (``tools/bench_motion.py`` measures
     compared with a running-average background (``cv2.accumulateWeighted`` with rate
     ``alpha``). A pixel has changed when it differs from the background by more than
     ``threshold`` grey levels; the frame has motion when the changed pixels inside the
-    active area are at least ``min_area`` of that area (a fraction, inclusive). The active
-    area is ``regions`` (normalized ``[x, y]`` polygons; none → the whole frame) minus
+    active area are at least ``min_area`` of that area (a fraction, inclusive). A frame the
+    object detector found empty replaces the background at once (``rebase``, when
+    ``rebase_on_empty``), so objects that left leave no ghost. The active area is
+    ``regions`` (normalized ``[x, y]`` polygons; none → the whole frame) minus
     ``mask`` (polygons whose motion is ignored: trees, a clock overlay).
 
 ``MotionGate``
@@ -53,6 +55,8 @@ class MotionConfig:
     keepalive: float = _setting(10.0, lo=0.1, hi=86400)  # seconds: detect at least this often
     regions: tuple[tuple[tuple[float, float], ...], ...] = _setting((), lo=0.0, hi=1.0)
     mask: tuple[tuple[tuple[float, float], ...], ...] = _setting((), lo=0.0, hi=1.0)
+    # true: a frame the detector found empty becomes the background at once (no ghosts)
+    rebase_on_empty: bool = _setting(True)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class MotionDetector:
         self._active_pixels = 0
         self._gray: np.ndarray | None = None
         self._diff: np.ndarray | None = None
+        self._last: np.ndarray | None = None  # the last frame's grey copy, for rebase()
 
     def _start(self, height: int, width: int) -> None:
         w = min(self.cfg.width, width)
@@ -111,6 +116,7 @@ class MotionDetector:
         if self._shape != (height, width):
             self._start(height, width)
         gray = self._small_gray(frame)
+        self._last = gray
         if self._background is None:
             self._background = gray.astype(np.float32)
             return Motion(1.0, True)
@@ -126,6 +132,14 @@ class MotionDetector:
         changed = cv2.countNonZero(self._diff) / self._active_pixels
         cv2.accumulateWeighted(gray, self._background, self.cfg.alpha)
         return Motion(changed, changed >= self.cfg.min_area)
+
+    def rebase(self) -> None:
+        """Make the last frame ``detect`` saw the background (the object detector found it
+        empty). A running average keeps a fading ghost of objects that left, which reads as
+        motion for seconds (~14 frames at alpha 0.05); a frame known to hold no objects is a
+        better reference at once."""
+        if self._background is not None and self._last is not None:
+            self._background[...] = self._last
 
 
 def active_mask(
@@ -254,3 +268,5 @@ class MotionGating:
     def processed(self, count: int) -> None:
         if self._last is not None:
             self._last.update(count)
+        if count == 0 and self.cfg.rebase_on_empty:
+            self.detector.rebase()

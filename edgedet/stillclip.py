@@ -83,7 +83,7 @@ def build_still_clip(
     passages: int = 3,
     noise: float = 2.0,
     seed: int = 0,
-    quality: int = 80,
+    fourcc: str = "XVID",
 ) -> StillClip:
     """Write the clip to ``dst`` (an ``.avi``) and describe its segments (module docstring).
 
@@ -104,10 +104,9 @@ def build_still_clip(
     background = median_background(src)
     height, width = background.shape[:2]
     rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
     if not writer.isOpened():
-        raise OSError(f"cannot write {dst}")
-    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, quality)
+        raise OSError(f"cannot write {dst} with codec {fourcc}")
     segments: list[Segment] = []
     written = 0
     # A bank of noisy copies, cycled: drawing fresh noise per frame costs more than

@@ -39,7 +39,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--frames", type=int, default=300, help="frames per pass (default 300)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--update", metavar="FILE", help="rewrite the '## Runtime' section of FILE")
+    p.add_argument(
+        "--update", metavar="FILE", help="rewrite the '## Runtime' (or '## Motion gating') section"
+    )
+    g = p.add_argument_group("motion gating (--motion; edgedet/cli/bench_gating.py)")
+    g.add_argument(
+        "--motion",
+        action="store_true",
+        help="benchmark motion gating instead: gated vs ungated CPU on a still and a busy clip",
+    )
+    g.add_argument("--rounds", type=int, default=1, help="runs per clip and mode (default 1)")
+    g.add_argument(
+        "--still-seconds",
+        type=float,
+        default=12.0,
+        help="still stretch length of the built clip; passages are a third of it (default 12)",
+    )
+    g.add_argument("--video", metavar="PATH", help="the busy clip (default: vtest.avi)")
     add_config_arguments(p)
     p.set_defaults(func=main)
 
@@ -282,6 +298,10 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     logging.getLogger("edgedet").setLevel(logging.WARNING)
+    if args.motion:
+        from edgedet.cli import bench_gating
+
+        return bench_gating.main(args)
     result = run_bench(args)
     if args.json:
         print(json.dumps(result, indent=2))
