@@ -33,6 +33,7 @@ test: $(VENV)/.edgedet-convert
 lint: $(STAMP)
 	$(VENV)/bin/ruff check edgedet tests tools
 	$(VENV)/bin/ruff format --check edgedet tests tools
+	$(VENV)/bin/lint-imports --no-cache
 
 # Benchmarks (scripts, not tests): post-processing vs baselines, then the run loop.
 bench: $(STAMP)

@@ -1,4 +1,5 @@
-"""Draw detections on a frame (for `edgedet detect --annotate`, HTTP snapshots)."""
+"""Draw detections on a frame, and encode it as JPEG (`edgedet detect --annotate`, the
+HTTP /snapshot.jpg route, snapshot files)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,16 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
             cv2.LINE_AA,
         )
     return canvas
+
+
+JPEG_QUALITY = 85
+
+
+def encode_jpeg(frame: np.ndarray, detections: Detections, quality: int = JPEG_QUALITY) -> bytes:
+    """``frame`` (BGR) with ``detections`` drawn, as JPEG bytes."""
+    ok, buf = cv2.imencode(
+        ".jpg", draw_detections(frame, detections), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the frame as JPEG")
+    return buf.tobytes()

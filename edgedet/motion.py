@@ -28,35 +28,50 @@ Neither part touches I/O; the run loop feeds frames and timestamps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
 
+from edgedet.schema import setting
+
 Polygon = Sequence[Sequence[float]]  # [[x, y], ...] normalized to [0, 1], x to the right
-
-
-def _setting(default: object, **limits: object) -> Any:
-    return field(default=default, metadata=limits)
 
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """Motion gating: run inference only when something moves (``edgedet.motion``)."""
+    """Motion gating: run inference only when something moves (or objects are present)."""
 
-    enabled: bool = _setting(True)  # false: every frame is detected, as without gating
-    width: int = _setting(160, lo=16, hi=1920)  # pixels of the grey copy; height by aspect
-    threshold: int = _setting(25, lo=1, hi=254)  # grey levels a pixel must differ by (>)
-    min_area: float = _setting(0.002, lo=0.0, hi=1.0)  # changed fraction of the area (>=)
-    alpha: float = _setting(0.05, lo=0.0, hi=1.0)  # background learning rate per frame
-    blur: int = _setting(5, lo=0, hi=31)  # Gaussian kernel, odd; 0 or 1: none
-    stationary_interval: int = _setting(10, lo=1, hi=100000)  # frames between re-detections
-    keepalive: float = _setting(10.0, lo=0.1, hi=86400)  # seconds: detect at least this often
-    regions: tuple[tuple[tuple[float, float], ...], ...] = _setting((), lo=0.0, hi=1.0)
-    mask: tuple[tuple[tuple[float, float], ...], ...] = _setting((), lo=0.0, hi=1.0)
-    # true: a frame the detector found empty becomes the background at once (no ghosts)
-    rebase_on_empty: bool = _setting(True)
+    enabled: bool = setting(True, doc="false: every frame is detected, as without gating")
+    width: int = setting(
+        160, lo=16, hi=1920, doc="width of the grey copy motion is measured on (pixels)"
+    )
+    threshold: int = setting(
+        25, lo=1, hi=254, doc="a pixel changed: it differs from the background by more (grey)"
+    )
+    min_area: float = setting(
+        0.002, lo=0.0, hi=1.0, doc="motion: changed pixels are at least this area fraction"
+    )
+    alpha: float = setting(
+        0.05, lo=0.0, hi=1.0, doc="background learning rate per frame (accumulateWeighted)"
+    )
+    blur: int = setting(5, lo=0, hi=31, doc="Gaussian blur kernel (odd pixels; 0: none)")
+    stationary_interval: int = setting(
+        10, lo=1, hi=100000, doc="frames between re-detections while objects are present"
+    )
+    keepalive: float = setting(
+        10.0, lo=0.1, hi=86400, doc="seconds: detect at least this often, whatever moves"
+    )
+    regions: tuple[tuple[tuple[float, float], ...], ...] = setting(
+        (), lo=0.0, hi=1.0, doc="polygons [[x, y], ...] (0..1) where motion counts; none: all"
+    )
+    mask: tuple[tuple[tuple[float, float], ...], ...] = setting(
+        (), lo=0.0, hi=1.0, doc="polygons [[x, y], ...] (0..1) whose motion is ignored"
+    )
+    rebase_on_empty: bool = setting(
+        True, doc="a frame the detector found empty becomes the background (no ghosts)"
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgedet.service.config import add_config_arguments
+from edgedet.cli.options import add_config_arguments
 
 TARGET_RATIO = 0.85
 ROUNDS = 3
@@ -105,8 +105,7 @@ def _short(path: str | None) -> str:
 
 def _sample_frames(source_uri: str, n: int) -> list:
     """Up to ``n`` frames of a video file or folder for the invoke-only pass."""
-    from edgedet.service.config import SourceConfig
-    from edgedet.sources import EndOfSource, make_source
+    from edgedet.sources import EndOfSource, SourceConfig, make_source
 
     src = make_source(SourceConfig(uri=source_uri, loop=True))
     src.open()
@@ -135,8 +134,9 @@ def run_bench(args: argparse.Namespace) -> dict:
 
     import numpy as np
 
-    from edgedet.service.config import Override, load_config, overrides_from_args
-    from edgedet.service.metrics import Metrics
+    from edgedet.cli.options import overrides_from_args
+    from edgedet.metrics import Metrics
+    from edgedet.service.config import Override, load_config
     from edgedet.service.runner import Runner, open_detector
     from edgedet.sources import resolve_auto
 

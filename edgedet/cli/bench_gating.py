@@ -60,7 +60,7 @@ def _per_second_persons(records: list[dict], fps: float, seconds: int) -> list[i
 
 
 def _one_run(cfg: Any, detector: Any, log: Path) -> dict[str, Any]:
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
     from edgedet.service.runner import Runner
 
     metrics = Metrics()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgedet.service.config import add_config_arguments
+from edgedet.cli.options import add_config_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,8 @@ def main(args: argparse.Namespace) -> int:
     """Exit 0 after printing; a bad config raises ConfigError (one line, exit 2)."""
     import yaml
 
-    from edgedet.service.config import config_from_args, default_config_yaml
+    from edgedet.cli.options import config_from_args
+    from edgedet.service.config import default_config_yaml
 
     if args.print_default:
         sys.stdout.write(default_config_yaml())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgedet.service.config import add_config_arguments
+from edgedet.cli.options import add_config_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +41,8 @@ def main(args: argparse.Namespace) -> int:
     """Exit 0 when the source ended, max_frames was reached or a signal stopped the run."""
     import sys
 
-    from edgedet.service.config import load_config, overrides_from_args
+    from edgedet.cli.options import overrides_from_args
+    from edgedet.service.config import load_config
     from edgedet.service.runner import run_service
 
     overrides = overrides_from_args(args)

@@ -5,11 +5,13 @@ What it does (each step printed; ``--dry-run`` prints without changing anything)
    (replaced when it differs, mode 0644);
 2. ``<root>/etc/edgedet/config.yaml`` with the documented default config, only when no
    config exists there (an existing one is never overwritten);
-3. the system user ``edgedet`` (``useradd --system``, no login shell, home
-   /var/lib/edgedet) in the supplementary groups ``video`` and ``plugdev`` (created as
-   system groups when missing); an existing user only gains missing groups. With
-   ``--root DIR`` the user is added to ``DIR/etc/passwd`` through ``useradd --prefix``,
-   or skipped (with the command to run on the device) when DIR has no ``etc/passwd``.
+3. the system user ``edgedet`` the systemd way: ``<root>/etc/sysusers.d/edgedet.conf``
+   from ``systemd/edgedet-sysusers.conf`` (no login shell, home /var/lib/edgedet,
+   supplementary groups ``video`` and ``plugdev``, created as system groups when missing),
+   applied at once with ``systemd-sysusers --root <root> edgedet.conf`` (idempotent: an
+   existing user only gains missing groups). When ``<root>`` has no ``etc/passwd`` yet
+   (an image not booted), the file is only put in place: systemd-sysusers.service
+   creates the user at first boot.
 Then it prints the next step: ``systemctl daemon-reload && systemctl enable --now edgedet``.
 """
 
@@ -23,10 +25,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-SERVICE_USER = "edgedet"
-SERVICE_GROUPS = ("video", "plugdev")
 UNIT_NAME = "edgedet.service"
 UNIT_DIR = "etc/systemd/system"
+SYSUSERS_SOURCE = "edgedet-sysusers.conf"  # in systemd/ (checkout) or share/edgedet/systemd
+SYSUSERS_PATH = "etc/sysusers.d/edgedet.conf"
 CONFIG_PATH = "etc/edgedet/config.yaml"
 VENV = "/opt/edgedet/venv"
 NEXT_STEP = "systemctl daemon-reload && systemctl enable --now edgedet"
@@ -41,11 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="service_command", metavar="ACTION")
     inst = sub.add_parser(
         "install",
-        help="install unit, default config and the edgedet user",
+        help="install unit, default config and the edgedet user (sysusers.d)",
         description=(
             "Install the systemd unit to /etc/systemd/system, the default config to "
             "/etc/edgedet/config.yaml (an existing config is kept) and the system user "
-            "'edgedet' (groups video, plugdev). Run as root."
+            "'edgedet' (groups video, plugdev) as /etc/sysusers.d/edgedet.conf, applied "
+            "with systemd-sysusers. Run as root."
         ),
     )
     inst.add_argument(
@@ -122,26 +125,32 @@ def install(root: Path, *, dry_run: bool = False, unit: str | None = None) -> in
 
 
 def _unit_text(unit: str | None) -> str:
+    return _shipped_text(UNIT_NAME, unit, "--unit")
+
+
+def _shipped_text(name: str, given: str | None, flag: str | None) -> str:
+    """A file shipped in ``systemd/`` (or the path ``given`` with ``flag``), as text."""
     from edgedet.errors import ConfigError
 
-    if unit:
-        path = Path(unit)
+    if given:
+        path = Path(given)
     else:
         # A source checkout keeps it in systemd/; a wheel installs it to share/edgedet/.
         candidates = [
-            Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME,
-            Path(sys.prefix) / "share" / "edgedet" / "systemd" / UNIT_NAME,
+            Path(__file__).resolve().parents[2] / "systemd" / name,
+            Path(sys.prefix) / "share" / "edgedet" / "systemd" / name,
         ]
         path = next((c for c in candidates if c.is_file()), candidates[0])
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        hint = (
-            "pass the unit file with --unit FILE"
-            if unit is None
-            else "check the path given to --unit"
-        )
-        raise ConfigError(f"unit file {path}: {exc.strerror}; {hint}") from None
+        if flag is None:
+            hint = "this edgedet installation is incomplete; reinstall edgedet"
+        elif given is None:
+            hint = f"pass the file with {flag} FILE"
+        else:
+            hint = f"check the path given to {flag}"
+        raise ConfigError(f"{name} file {path}: {exc.strerror}; {hint}") from None
 
 
 def _write(path: Path, text: str, mode: int) -> None:
@@ -154,58 +163,40 @@ def _write(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def _names(db: Path) -> dict[str, list[str]]:
-    """``name -> fields`` of a passwd/group style file (empty when missing)."""
-    try:
-        lines = db.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return {}
-    return {f[0]: f for f in (line.split(":") for line in lines if line and ":" in line)}
-
-
 def _ensure_user(root: Path, *, dry_run: bool, say) -> None:
+    """Put the sysusers.d file in place and apply it with systemd-sysusers."""
     from edgedet.errors import ConfigError
 
-    etc = root / "etc"
-    prefix_args = [] if root == Path("/") else ["--prefix", str(root)]
-    useradd_cmd = [
-        "useradd", "--system", "--user-group", "--no-create-home",
-        "--home-dir", "/var/lib/edgedet", "--shell", "/usr/sbin/nologin",
-        "--comment", "edgedet service", "--groups", ",".join(SERVICE_GROUPS), SERVICE_USER,
-    ]  # fmt: skip
-    if root != Path("/") and not (etc / "passwd").exists():
+    text = _shipped_text(SYSUSERS_SOURCE, None, None)
+    conf = root / SYSUSERS_PATH
+    prefix = "would " if dry_run else ""
+    if conf.exists() and conf.read_text(encoding="utf-8") == text:
+        say(f"user: {conf} is up to date")
+    else:
+        say(f"user: {prefix}{'replace' if conf.exists() else 'install'} {conf}")
+        if not dry_run:
+            _write(conf, text, 0o644)
+    cmd = ["systemd-sysusers", *([] if root == Path("/") else ["--root", str(root)])]
+    cmd.append(conf.name)  # looked up in <root>/etc/sysusers.d
+    if root != Path("/") and not (root / "etc" / "passwd").exists():
         say(
-            f"user: skipped, {etc / 'passwd'} does not exist; on the device run:\n"
-            f"  {shlex.join(useradd_cmd)}"
+            f"user: {root / 'etc/passwd'} does not exist; systemd-sysusers creates the user "
+            f"edgedet at first boot (or run on the device: {shlex.join(cmd[:1] + cmd[-1:])})"
         )
         return
-    groups = _names(etc / "group")
-    users = _names(etc / "passwd")
-    commands: list[list[str]] = []
-    for group in SERVICE_GROUPS:
-        if group not in groups:
-            commands.append(["groupadd", *prefix_args, "--system", group])
-    if SERVICE_USER in users:
-        members = {g for g, f in groups.items() if SERVICE_USER in f[-1].split(",")}
-        missing = [g for g in SERVICE_GROUPS if g not in members]
-        if missing:
-            commands.append(
-                ["usermod", *prefix_args, "--append", "--groups", ",".join(missing), SERVICE_USER]
-            )
-        else:
-            say(f"user: {SERVICE_USER} exists, in groups {', '.join(SERVICE_GROUPS)}")
-    else:
-        commands.append([useradd_cmd[0], *prefix_args, *useradd_cmd[1:]])
-    for cmd in commands:
-        say(f"user: {'would run' if dry_run else 'run'}: {shlex.join(cmd)}")
-        if dry_run:
-            continue
-        if shutil.which(cmd[0]) is None:
-            raise ConfigError(f"{cmd[0]} not found; install the 'passwd' package (shadow utils)")
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            detail = (done.stderr or done.stdout).strip().splitlines()
-            raise ConfigError(
-                f"{shlex.join(cmd)} failed: {detail[-1] if detail else done.returncode}; "
-                "run as root (sudo edgedet service install) or try --dry-run"
-            )
+    say(f"user: {'would run' if dry_run else 'run'}: {shlex.join(cmd)}")
+    if dry_run:
+        return
+    if shutil.which(cmd[0]) is None:
+        raise ConfigError("systemd-sysusers not found; install systemd (apt install systemd)")
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    output = (done.stderr + done.stdout).strip().splitlines()
+    if done.returncode != 0:
+        raise ConfigError(
+            f"{shlex.join(cmd)} failed: {output[-1] if output else done.returncode}; "
+            "run as root (sudo edgedet service install) or try --dry-run"
+        )
+    for line in output:  # "Creating user 'edgedet' ...", nothing when all exists
+        say(f"user: {line}")
+    if not output:
+        say("user: edgedet exists, in groups video, plugdev")

@@ -9,7 +9,6 @@ float32 input), so the quantizer sees exactly what the float model would see on 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,36 +218,16 @@ def preprocess(frame_bgr: np.ndarray, spec: InputSpec) -> np.ndarray:
 def representative_dataset(
     frames: Sequence[np.ndarray], spec: InputSpec, progress: bool = True
 ) -> Iterator[list[np.ndarray]]:
-    """Yield ``[input]`` per calibration frame for ``TFLiteConverter.representative_dataset``."""
+    """Yield ``[input]`` per calibration frame for ``TFLiteConverter.representative_dataset``.
+
+    ``progress``: a tqdm bar on stderr while the converter pulls the frames.
+    """
+    from tqdm import tqdm  # the convert extra only; never on the device's run path
+
     from edgedet.preprocess import Preprocessor
 
     prepare = Preprocessor(spec, spec.height, spec.width, np.float32)
-    bar = ProgressBar(len(frames), "calibrating") if progress else None
-    for frame in frames:
+    for frame in tqdm(frames, desc="calibrating", unit="frame", disable=not progress):
         out = np.empty((1, spec.height, spec.width, 3), np.float32)
         prepare(frame, out[0])
         yield [out]
-        if bar:
-            bar.step()
-    if bar:
-        bar.close()
-
-
-class ProgressBar:
-    """A one-line text progress bar on stderr (no dependency; redrawn in place)."""
-
-    def __init__(self, total: int, label: str, width: int = 30) -> None:
-        self.total, self.label, self.width, self.done = max(total, 1), label, width, 0
-
-    def step(self) -> None:
-        self.done += 1
-        filled = self.width * self.done // self.total
-        if filled == self.width * (self.done - 1) // self.total and self.done != self.total:
-            return  # redraw only when the bar grows: logs stay short when stderr is a file
-        bar = "#" * filled + "-" * (self.width - filled)
-        sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()

@@ -5,31 +5,52 @@ Every publisher sits behind the same narrow interface, ``Publisher``. The run lo
 slow disk or a dead broker must not stall inference. Concrete publishers therefore hand
 the work to their own thread through a bounded queue (``QueuedPublisher``): a full queue
 drops the record and counts it (``publish_dropped_total{publisher=}``) instead of waiting.
+Counters live in the shared ``Metrics`` only (``publish_dropped_total``,
+``publish_errors_total``, ``publish_reconnects_total``, each labelled ``publisher=``).
 
-Concrete publishers live in their own modules and are imported by the runner only when
-enabled, so optional dependencies (paho-mqtt) stay optional:
-``jsonl.JsonlLogPublisher``, ``mqtt.MqttPublisher``, ``http.HttpPublisher``,
-``snapshot.SnapshotPublisher``.
+Each concrete publisher lives in its own module with its config section (``LogConfig``
+beside ``JsonlLogPublisher`` ...) and a ``from_config(section, context)`` constructor.
+``REGISTRY`` maps the config section's name to the class; ``build_publishers`` builds the
+enabled ones in registry order. Optional dependencies (paho-mqtt, OpenCV) are imported
+only when a publisher needs them.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-STAT_KEYS = ("published", "dropped", "errors", "reconnects")
+# config section name -> "module:Class", in the order publishers are built and closed
+# (the JSONL log first: records matter most).
+REGISTRY: dict[str, str] = {
+    "log": "edgedet.publishers.jsonl:JsonlLogPublisher",
+    "mqtt": "edgedet.publishers.mqtt:MqttPublisher",
+    "http": "edgedet.publishers.http:HttpPublisher",
+    "snapshots": "edgedet.publishers.snapshot:SnapshotPublisher",
+}
+
+
+@dataclass(frozen=True)
+class PublisherContext:
+    """What the service shares with every publisher besides its own config section."""
+
+    metrics: Metrics
+    healthy: Callable[[], bool]  # a frame was processed recently (HTTP /healthz)
 
 
 class Publisher:
@@ -42,12 +63,13 @@ class Publisher:
 
     name: str = "publisher"
 
-    def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
-        """Hand over one processed frame. Never blocks, never raises."""
+    @classmethod
+    def from_config(cls, cfg: Any, context: PublisherContext) -> Publisher:
+        """The publisher configured by its section ``cfg`` (already validated)."""
         raise NotImplementedError
 
-    def stats(self) -> dict[str, int]:
-        """Counters since start: ``published``, ``dropped``, ``errors``, ``reconnects``."""
+    def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
+        """Hand over one processed frame. Never blocks, never raises."""
         raise NotImplementedError
 
     def close(self, timeout: float = 3.0) -> None:
@@ -72,8 +94,6 @@ class QueuedPublisher(Publisher):
             raise ValueError("queue_size must be >= 1")
         self.metrics = metrics
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._counts = dict.fromkeys(STAT_KEYS, 0)
-        self._counts_lock = threading.Lock()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"edgedet-{self.name}", daemon=True)
         self._thread.start()
@@ -82,16 +102,12 @@ class QueuedPublisher(Publisher):
 
     def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
         if self._closing.is_set():
-            self._count("dropped")
+            self._dropped()
             return
         try:
             self._queue.put_nowait(self._prepare(record, frame, detections))
         except queue.Full:
-            self._count("dropped")
-
-    def stats(self) -> dict[str, int]:
-        with self._counts_lock:
-            return dict(self._counts)
+            self._dropped()
 
     def close(self, timeout: float = 3.0) -> None:
         """Let the worker finish what is queued, then stop it; waits at most ``timeout``."""
@@ -118,14 +134,13 @@ class QueuedPublisher(Publisher):
     def _on_close(self) -> None:
         pass
 
-    def _count(self, key: str, n: int = 1) -> None:
-        """Add to ``stats()[key]`` and mirror drops/errors into the shared metrics."""
-        with self._counts_lock:
-            self._counts[key] += n
-        if key == "dropped":
-            self.metrics.inc("publish_dropped_total", n, publisher=self.name)
-        elif key == "errors":
-            self.metrics.inc("publish_errors_total", n, publisher=self.name)
+    def _dropped(self) -> None:
+        """A record that will never be published (queue full, closing, write failed)."""
+        self.metrics.inc("publish_dropped_total", publisher=self.name)
+
+    def _error(self) -> None:
+        """A failed write or send."""
+        self.metrics.inc("publish_errors_total", publisher=self.name)
 
     def _run(self) -> None:
         while True:
@@ -135,12 +150,35 @@ class QueuedPublisher(Publisher):
             try:
                 self._handle(item)
             except Exception:
-                self._count("errors")
+                self._error()
                 log.exception("%s publisher: unexpected error", self.name)
         try:
             self._on_close()
         except Exception:
             log.exception("%s publisher: error while closing", self.name)
+
+
+def publisher_class(name: str) -> type[Publisher]:
+    """The publisher class registered for config section ``name`` (imported now)."""
+    module_name, _, class_name = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_publishers(cfg: Any, context: PublisherContext) -> list[Publisher]:
+    """The publishers whose section of ``cfg`` (the config tree) is ``enabled``, built in
+    ``REGISTRY`` order. On an error (e.g. the HTTP port is taken) the ones already built
+    are closed before the error propagates."""
+    built: list[Publisher] = []
+    try:
+        for name in REGISTRY:
+            section = getattr(cfg, name)
+            if section.enabled:
+                built.append(publisher_class(name).from_config(section, context))
+    except BaseException:
+        for publisher in built:
+            publisher.close(timeout=1.0)
+        raise
+    return built
 
 
 def dumps_record(record: dict) -> str:

@@ -20,23 +20,34 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from edgedet.errors import ConfigError
-from edgedet.publishers import STAT_KEYS, Publisher, dumps_record
+from edgedet.publishers import Publisher, PublisherContext, dumps_record
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Loopback HTTP: /healthz /metrics /latest /snapshot.jpg."""
+
+    enabled: bool = setting(True)
+    host: str = setting("127.0.0.1")
+    port: int = setting(8080, lo=0, hi=65535, doc="0: pick a free port")
+
+
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-JPEG_QUALITY = 85
 
 
 class HttpPublisher(Publisher):
@@ -58,7 +69,6 @@ class HttpPublisher(Publisher):
         self._latest: tuple[int, dict, np.ndarray, Detections] | None = None
         self._seq = 0
         self._jpeg: tuple[int, bytes] | None = None  # (seq, encoded) cache
-        self._counts = dict.fromkeys(STAT_KEYS, 0)
         try:
             self._server = _Server((host, int(port)), _Handler)
         except (OSError, OverflowError) as exc:
@@ -77,6 +87,10 @@ class HttpPublisher(Publisher):
         self._thread.start()
         log.info("HTTP endpoint on http://%s:%d/", host, self.port)
 
+    @classmethod
+    def from_config(cls, cfg: HttpConfig, context: PublisherContext) -> HttpPublisher:
+        return cls(cfg.host, cfg.port, metrics=context.metrics, healthy=context.healthy)
+
     @property
     def port(self) -> int:
         """The bound TCP port (the one picked when ``port=0`` was asked for)."""
@@ -90,11 +104,6 @@ class HttpPublisher(Publisher):
         with self._lock:
             self._seq += 1
             self._latest = (self._seq, record, frame, detections)
-            self._counts["published"] += 1
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
 
     def close(self, timeout: float = 3.0) -> None:
         """Stop serving and release the port."""
@@ -117,6 +126,8 @@ class HttpPublisher(Publisher):
         seq, _record, frame, detections = latest
         if cached is not None and cached[0] == seq:
             return cached[1]
+        from edgedet.annotate import encode_jpeg  # OpenCV only once a snapshot is asked for
+
         encoded = encode_jpeg(frame, detections)
         with self._lock:
             if self._jpeg is None or self._jpeg[0] < seq:
@@ -132,23 +143,7 @@ class HttpPublisher(Publisher):
             return False
 
     def count_error(self) -> None:
-        with self._lock:
-            self._counts["errors"] += 1
         self.metrics.inc("publish_errors_total", publisher=self.name)
-
-
-def encode_jpeg(frame: np.ndarray, detections: Detections, quality: int = JPEG_QUALITY) -> bytes:
-    """``frame`` (BGR) with ``detections`` drawn, as JPEG bytes."""
-    import cv2
-
-    from edgedet.annotate import draw_detections
-
-    ok, buf = cv2.imencode(
-        ".jpg", draw_detections(frame, detections), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise RuntimeError("OpenCV could not encode the frame as JPEG")
-    return buf.tobytes()
 
 
 class _Server(ThreadingHTTPServer):

@@ -22,18 +22,35 @@ import errno
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedet.publishers import QueuedPublisher, dumps_record
+from edgedet.episodes import FailureEpisode
+from edgedet.publishers import PublisherContext, QueuedPublisher, dumps_record
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """JSON-lines detections log, one record per processed frame."""
+
+    enabled: bool = setting(True)
+    path: str | None = setting(
+        None,
+        doc="null: $LOGS_DIRECTORY/detections.jsonl under systemd, else ./edgedet-detections.jsonl",
+    )
+    max_bytes: int = setting(10_000_000, lo=1024, doc="rotate when the file would grow past this")
+    backups: int = setting(5, lo=0, hi=1000, doc="rotated files kept")
+    queue_size: int = setting(1000, lo=1, hi=1_000_000)
 
 
 class JsonlLogPublisher(QueuedPublisher):
@@ -66,9 +83,20 @@ class JsonlLogPublisher(QueuedPublisher):
         self._fd: int | None = None
         self._size = 0
         self._checked_at = 0.0
-        self._failure: str | None = None  # reason of the current failure episode
-        self._lost_in_episode = 0
+        self._failures = FailureEpisode(log)
         super().__init__(queue_size=queue_size, metrics=metrics)
+
+    @classmethod
+    def from_config(cls, cfg: LogConfig, context: PublisherContext) -> JsonlLogPublisher:
+        if cfg.path is None:
+            raise ValueError("log.path is resolved by load_config")  # programming error
+        return cls(
+            cfg.path,
+            max_bytes=cfg.max_bytes,
+            backups=cfg.backups,
+            queue_size=cfg.queue_size,
+            metrics=context.metrics,
+        )
 
     def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
         return record
@@ -79,28 +107,18 @@ class JsonlLogPublisher(QueuedPublisher):
             self._write(data)
         except OSError as exc:
             self._close_fd()
-            self._count("errors")
-            self._count("dropped")
-            self._lost_in_episode += 1
-            reason = _describe(exc)
-            if self._failure is None:
-                log.warning(
-                    "detections log %s: cannot write (%s); records are counted as dropped "
-                    "and writing is retried",
-                    self.path,
-                    reason,
-                )
-            self._failure = reason
-            return
-        self._count("published")
-        if self._failure is not None:
-            log.warning(
-                "detections log %s: writing again after %d lost record(s)",
+            self._error()
+            self._dropped()
+            self._failures.failed(
+                "detections log %s: cannot write (%s); records are counted as dropped "
+                "and writing is retried",
                 self.path,
-                self._lost_in_episode,
+                _describe(exc),
             )
-            self._failure = None
-            self._lost_in_episode = 0
+            return
+        self._failures.recovered(
+            "detections log %s: writing again after {failures} lost record(s)", self.path
+        )
 
     def _on_close(self) -> None:
         self._close_fd()

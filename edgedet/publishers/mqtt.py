@@ -29,18 +29,41 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgedet.episodes import FailureEpisode
 from edgedet.errors import ConfigError
-from edgedet.publishers import QueuedPublisher, dumps_record
+from edgedet.publishers import PublisherContext, QueuedPublisher, dumps_record
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT to a broker on the device, topics in DESIGN.md."""
+
+    enabled: bool = setting(False)
+    host: str = setting("localhost")
+    port: int = setting(1883, lo=1, hi=65535)
+    prefix: str | None = setting(None, doc="null: edgedet/<device_id>")
+    client_id: str | None = setting(None, doc="null: edgedet-<device_id>")
+    username: str | None = setting(None)
+    password_file: str | None = setting(None, doc="file holding the password (never logged)")
+    keepalive: int = setting(30, lo=5, hi=3600)
+    tls: bool = setting(False)
+    stats_interval: float = setting(
+        10.0, lo=0.5, hi=86400, doc="seconds between <prefix>/stats messages"
+    )
+    queue_size: int = setting(1000, lo=1, hi=1_000_000)
+
 
 # How often a worker waiting for the broker re-checks whether it should give up (closing).
 _WAIT_SLICE = 0.2
@@ -82,10 +105,8 @@ class MqttPublisher(QueuedPublisher):
         self.stats_interval = stats_interval
         self._mqtt = mqtt
         self._connected = threading.Event()
-        self._state_lock = threading.Lock()
-        self._ever_connected = False
-        self._outage_logged = False
-        self._failed_attempts = 0
+        self._ever_connected = False  # set on paho's network thread only
+        self._outage = FailureEpisode(log)
         self._max_delay = reconnect_max_delay
 
         password = _read_password(password_file) if password_file is not None else None
@@ -114,6 +135,26 @@ class MqttPublisher(QueuedPublisher):
         )
         self._stats_thread.start()
 
+    @classmethod
+    def from_config(cls, cfg: MqttConfig, context: PublisherContext) -> MqttPublisher:
+        if cfg.prefix is None or cfg.client_id is None:
+            raise ValueError(
+                "mqtt.prefix/client_id are resolved by load_config"
+            )  # programming error
+        return cls(
+            cfg.host,
+            cfg.port,
+            prefix=cfg.prefix,
+            client_id=cfg.client_id,
+            username=cfg.username,
+            password_file=cfg.password_file,
+            keepalive=cfg.keepalive,
+            queue_size=cfg.queue_size,
+            stats_interval=cfg.stats_interval,
+            tls=cfg.tls,
+            metrics=context.metrics,
+        )
+
     @property
     def connected(self) -> bool:
         """True while a CONNACK-confirmed session with the broker is up."""
@@ -127,7 +168,7 @@ class MqttPublisher(QueuedPublisher):
     def _handle(self, record: dict) -> None:
         while not self._connected.is_set():
             if self._closing.is_set():
-                self._count("dropped")  # closing without a broker: nowhere to send it
+                self._dropped()  # closing without a broker: nowhere to send it
                 return
             self._connected.wait(_WAIT_SLICE)
         info = self._client.publish(self.topic_detections, dumps_record(record), qos=0)
@@ -135,10 +176,9 @@ class MqttPublisher(QueuedPublisher):
         if rc == self._mqtt.MQTT_ERR_SUCCESS or rc == self._mqtt.MQTT_ERR_NO_CONN:
             # NO_CONN: the link dropped just now; paho keeps the message and resends it
             # after reconnecting.
-            self._count("published")
-        else:
-            self._count("errors")
-            self._count("dropped")
+            return
+        self._error()
+        self._dropped()
 
     def _on_close(self) -> None:
         client = self._client
@@ -176,25 +216,13 @@ class MqttPublisher(QueuedPublisher):
             self._attempt_failed(f"broker refused the connection: {reason_code}")
             return
         client.publish(self.topic_status, "online", qos=1, retain=True)
-        with self._state_lock:
-            reconnect = self._ever_connected
-            self._ever_connected = True
-            failed, self._failed_attempts = self._failed_attempts, 0
-            announce = self._outage_logged
-            self._outage_logged = False
+        reconnect, self._ever_connected = self._ever_connected, True
         if reconnect:
-            self._count("reconnects")
             self.metrics.inc("publish_reconnects_total", publisher=self.name)
         self.metrics.set("publisher_connected", 1, publisher=self.name)
         self._connected.set()
-        if announce:
-            log.warning(
-                "MQTT: connected to %s:%d again%s",
-                self.host,
-                self.port,
-                f" after {failed} failed attempt(s)" if failed else "",
-            )
-        else:
+        again = "MQTT: connected to %s:%d again after {failures} failure(s)"
+        if not self._outage.recovered(again, self.host, self.port):
             log.info("MQTT: connected to %s:%d", self.host, self.port)
 
     def _on_disconnect(
@@ -204,36 +232,28 @@ class MqttPublisher(QueuedPublisher):
         self.metrics.set("publisher_connected", 0, publisher=self.name)
         if self._closing.is_set():
             return
-        with self._state_lock:
-            first = not self._outage_logged
-            self._outage_logged = True
-        if first:
-            log.warning(
-                "MQTT: lost the connection to %s:%d (%s); reconnecting with backoff up to %g s",
-                self.host,
-                self.port,
-                reason_code,
-                self._max_delay,
-            )
+        self._outage.failed(
+            "MQTT: lost the connection to %s:%d (%s); reconnecting with backoff up to %g s",
+            self.host,
+            self.port,
+            reason_code,
+            self._max_delay,
+        )
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         self._attempt_failed("connection failed")
 
     def _attempt_failed(self, reason: str) -> None:
-        self._count("errors")
-        with self._state_lock:
-            self._failed_attempts += 1
-            first = not self._outage_logged
-            self._outage_logged = True
-        if first and not self._closing.is_set():
-            log.warning(
-                "MQTT: cannot reach the broker at %s:%d (%s); records are queued and "
-                "connecting is retried with backoff up to %g s",
-                self.host,
-                self.port,
-                reason,
-                self._max_delay,
-            )
+        self._error()
+        self._outage.failed(
+            "MQTT: cannot reach the broker at %s:%d (%s); records are queued and "
+            "connecting is retried with backoff up to %g s",
+            self.host,
+            self.port,
+            reason,
+            self._max_delay,
+            quiet=self._closing.is_set(),
+        )
 
 
 def _import_paho() -> Any:

@@ -20,19 +20,36 @@ import re
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedet.publishers import QueuedPublisher
+from edgedet.episodes import FailureEpisode
+from edgedet.publishers import PublisherContext, QueuedPublisher
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SnapshotsConfig:
+    """Annotated JPEGs when one of these labels is detected."""
+
+    enabled: bool = setting(False)
+    directory: str | None = setting(
+        None, doc="null: $STATE_DIRECTORY/snapshots, else ./edgedet-snapshots"
+    )
+    labels: tuple[str, ...] = setting(("person",))
+    min_interval: float = setting(10.0, lo=0.0, hi=86400, doc="seconds between two snapshots")
+    keep: int = setting(100, lo=1, hi=1_000_000, doc="newest files kept")
+
 
 _NAME_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z_\d+_[A-Za-z0-9_.+-]*\.jpg$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -63,8 +80,20 @@ class SnapshotPublisher(QueuedPublisher):
         self.keep = keep
         self._last_accepted: float | None = None
         self._gate = threading.Lock()
-        self._failing = False
+        self._failures = FailureEpisode(log)
         super().__init__(queue_size=queue_size, metrics=metrics)
+
+    @classmethod
+    def from_config(cls, cfg: SnapshotsConfig, context: PublisherContext) -> SnapshotPublisher:
+        if cfg.directory is None:
+            raise ValueError("snapshots.directory is resolved by load_config")  # programming error
+        return cls(
+            cfg.directory,
+            labels=cfg.labels,
+            min_interval=cfg.min_interval,
+            keep=cfg.keep,
+            metrics=context.metrics,
+        )
 
     def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
         """Queue a snapshot if a chosen label is present and the rate limit allows it."""
@@ -94,7 +123,7 @@ class SnapshotPublisher(QueuedPublisher):
         return (record, frame, detections)
 
     def _handle(self, item: tuple[dict, np.ndarray, Detections]) -> None:
-        from edgedet.publishers.http import encode_jpeg
+        from edgedet.annotate import encode_jpeg
 
         record, frame, detections = item
         jpeg = encode_jpeg(frame, detections)
@@ -111,16 +140,11 @@ class SnapshotPublisher(QueuedPublisher):
                 tmp.unlink(missing_ok=True)
             except OSError:
                 pass
-            self._count("errors")
-            self._count("dropped")
-            if not self._failing:
-                log.warning("snapshot: cannot write %s (%s); will retry", path, exc.strerror)
-            self._failing = True
+            self._error()
+            self._dropped()
+            self._failures.failed("snapshot: cannot write %s (%s); will retry", path, exc.strerror)
             return
-        if self._failing:
-            log.warning("snapshot: writing to %s again", self.directory)
-        self._failing = False
-        self._count("published")
+        self._failures.recovered("snapshot: writing to %s again", self.directory)
 
     def _file_name(self, record: dict, detections: Detections) -> str:
         ts = record.get("ts")

@@ -31,15 +31,34 @@ surviving rows (descending score) is preserved.
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgedet.detections import Detections
 from edgedet.errors import ConfigError
+from edgedet.schema import setting
 
-if TYPE_CHECKING:
-    from edgedet.service.config import FiltersConfig
+
+@dataclass(frozen=True)
+class FiltersConfig:
+    """Applied after NMS, to what the model already reported."""
+
+    labels: tuple[str, ...] = setting((), doc="allow-list of labels; empty: every label")
+    min_score: dict[str, float] = setting(
+        {}, lo=0.0, hi=1.0, doc="per-label floor above model.min_score, e.g. {person: 0.6}"
+    )
+    min_area: float = setting(
+        0.0, lo=0.0, hi=1.0, doc="box area as a fraction of the frame, inclusive"
+    )
+    max_area: float = setting(1.0, lo=0.0, hi=1.0)
+    roi: tuple[tuple[float, float], ...] | None = setting(
+        None,
+        lo=0.0,
+        hi=1.0,
+        doc="polygon [[x, y], ...] in normalized frame coordinates; a detection is kept "
+        "when its box centre is inside",
+    )
 
 
 def _label_ids(names: tuple[str, ...] | list[str], labels: tuple[str, ...], key: str) -> list[int]:

@@ -43,10 +43,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from edgedet.errors import EdgedetError, ModelError
+from edgedet.metrics import Metrics
 from edgedet.motion import MotionGating
+from edgedet.publishers import PublisherContext, build_publishers
 from edgedet.service.config import Config, Override, load_config
 from edgedet.service.filters import DetectionFilter
-from edgedet.service.metrics import Metrics
 from edgedet.service.sdnotify import Notifier
 from edgedet.sources import EndOfSource, make_source
 from edgedet.sources.capture import CaptureThread, LatestFrameSlot
@@ -135,73 +136,6 @@ def open_detector(cfg: Config) -> Detector:
         edgetpu_device=m.edgetpu_device,
         allow_cpu_fallback=m.allow_cpu_fallback,
     )
-
-
-def build_publishers(
-    cfg: Config, metrics: Metrics, healthy: Any, *, only: tuple[str, ...] | None = None
-) -> list[Publisher]:
-    """The publishers ``cfg`` enables, constructed (and started) in a fixed order.
-
-    On an error (e.g. the HTTP port is taken) the ones already built are closed before
-    the error propagates.
-    """
-    built: list[Publisher] = []
-    try:
-        if cfg.log.enabled and (only is None or "log" in only):
-            from edgedet.publishers.jsonl import JsonlLogPublisher
-
-            built.append(
-                JsonlLogPublisher(
-                    cfg.log.path,
-                    max_bytes=cfg.log.max_bytes,
-                    backups=cfg.log.backups,
-                    queue_size=cfg.log.queue_size,
-                    metrics=metrics,
-                )
-            )
-        if cfg.mqtt.enabled and (only is None or "mqtt" in only):
-            from edgedet.publishers.mqtt import MqttPublisher
-
-            q = cfg.mqtt
-            built.append(
-                MqttPublisher(
-                    q.host,
-                    q.port,
-                    prefix=q.prefix,
-                    client_id=q.client_id,
-                    username=q.username,
-                    password_file=q.password_file,
-                    keepalive=q.keepalive,
-                    queue_size=q.queue_size,
-                    stats_interval=q.stats_interval,
-                    tls=q.tls,
-                    metrics=metrics,
-                )
-            )
-        if cfg.http.enabled and (only is None or "http" in only):
-            from edgedet.publishers.http import HttpPublisher
-
-            built.append(
-                HttpPublisher(cfg.http.host, cfg.http.port, metrics=metrics, healthy=healthy)
-            )
-        if cfg.snapshots.enabled and (only is None or "snapshots" in only):
-            from edgedet.publishers.snapshot import SnapshotPublisher
-
-            s = cfg.snapshots
-            built.append(
-                SnapshotPublisher(
-                    s.directory,
-                    labels=s.labels,
-                    min_interval=s.min_interval,
-                    keep=s.keep,
-                    metrics=metrics,
-                )
-            )
-    except BaseException:
-        for p in built:
-            p.close(timeout=1.0)
-        raise
-    return built
 
 
 def _changed_keys(old: Config, new: Config) -> list[str]:
@@ -333,7 +267,8 @@ class Runner:
         self._fit_source(source)
         source.open()  # a missing camera/file is a start-up error: exit 2
         try:
-            self.publishers = build_publishers(cfg, self.metrics, self.healthy)
+            context = PublisherContext(metrics=self.metrics, healthy=self.healthy)
+            self.publishers = build_publishers(cfg, context)
         except BaseException:
             source.close()
             raise

@@ -18,6 +18,8 @@ import os
 import socket
 import threading
 
+from edgedet.episodes import FailureEpisode
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ class Notifier:
         self._address: str | bytes | None = _address(path) if path else None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._failing = False
+        self._failures = FailureEpisode(log)
         if path and self._address is None:
             log.warning("NOTIFY_SOCKET=%s is not a unix socket path; sd_notify disabled", path)
 
@@ -88,15 +90,11 @@ class Notifier:
                     self._sock.setblocking(False)
                 self._sock.sendto(raw.encode("utf-8"), self._address)
             except OSError as exc:
-                if not self._failing:
-                    log.warning("sd_notify to %r failed: %s", self._address, exc)
-                self._failing = True
+                self._failures.failed("sd_notify to %r failed: %s", self._address, exc)
                 # A fresh socket next time, in case this one is broken.
                 self.close_socket()
             else:
-                if self._failing:
-                    log.info("sd_notify works again")
-                self._failing = False
+                self._failures.recovered("sd_notify works again", level=logging.INFO)
 
     def close_socket(self) -> None:
         """Release the datagram socket (it is reopened on the next message)."""

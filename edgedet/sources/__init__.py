@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from edgedet.errors import SourceError
+from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from edgedet.service.config import SourceConfig
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".ts"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -44,6 +44,51 @@ class Frame(NamedTuple):
     image: np.ndarray
     ts: float
     display: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where frames come from; `source: X` is short for `source: {uri: X}`.
+
+    auto: the Pi camera (picamera2) if present, else /dev/video0 if it exists, else the
+    bundled sample clip. Or: picamera2, a camera index (0), /dev/videoN, rtsp:// or
+    http(s):// URL, a video file, a folder of images (sorted by name).
+    """
+
+    SHORTHAND = "uri"  # a plain string or integer in place of the mapping sets this key
+
+    uri: str = setting(
+        "auto", int_as_str=True, doc="auto, picamera2, camera index, /dev/videoN, URL, path"
+    )
+    loop: bool = setting(False, doc="video file / image folder: start again when it ends")
+    realtime: bool = setting(
+        False,
+        doc="video file / folder: true paces frames at the file's FPS (like a camera; frames "
+        "inference misses are dropped and counted); false hands over frames as fast as they "
+        "are used",
+    )
+    width: int | None = setting(
+        None, lo=16, hi=8192, doc="camera capture size request (null: the camera's default)"
+    )
+    height: int | None = setting(None, lo=16, hi=8192)
+    fps: float | None = setting(
+        None, lo=0.1, hi=1000, doc="camera frame rate request; frame rate of an image folder"
+    )
+    lores_width: int | None = setting(
+        None,
+        lo=64,
+        hi=4096,
+        doc="picamera2: size of the low-resolution stream inference runs on (null: the "
+        "model's input size, scaled by the camera's ISP so the CPU does not resize)",
+    )
+    lores_height: int | None = setting(None, lo=64, hi=4096)
+    read_timeout: float = setting(
+        5.0, lo=0.1, hi=600, doc="seconds without a frame before the source is reopened"
+    )
+    backoff_initial: float = setting(
+        0.5, lo=0.01, hi=60, doc="first reconnect delay (s), doubled after each failure"
+    )
+    backoff_max: float = setting(30.0, lo=0.01, hi=30, doc="reconnect delay cap (s), at most 30")
 
 
 class EndOfSource(Exception):
@@ -172,8 +217,6 @@ def make_source(cfg: SourceConfig) -> Source:
 def open_source(spec: str | SourceConfig) -> Source:
     """``make_source`` then ``open``: a ready source for a source string or config."""
     if isinstance(spec, str):
-        from edgedet.service.config import SourceConfig
-
         spec = SourceConfig(uri=spec)
     source = make_source(spec)
     source.open()
@@ -184,6 +227,7 @@ __all__ = [
     "EndOfSource",
     "Frame",
     "Source",
+    "SourceConfig",
     "SourceError",
     "classify",
     "make_source",

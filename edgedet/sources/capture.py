@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from edgedet.sources import EndOfSource, Frame, Source
 
 if TYPE_CHECKING:
-    from edgedet.service.metrics import Metrics
+    from edgedet.metrics import Metrics
 
 log = logging.getLogger("edgedet.sources")
 

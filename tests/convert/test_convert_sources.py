@@ -334,7 +334,7 @@ def test_calibration_progress_bar_on_stderr(
     )  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert "calibrating [" in err and "] 8/8" in err
+    assert "calibrating: 100%" in err and "8/8" in err
 
 
 def test_keras_yolov5_head_with_objectness(capsys, tmp_path, model_dir, calib_dir):

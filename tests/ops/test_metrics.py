@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from edgedet.service.metrics import Metrics
+from edgedet.metrics import Metrics
 
 
 def test_counters_and_gauges_per_label_set() -> None:

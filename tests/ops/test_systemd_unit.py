@@ -61,7 +61,7 @@ def test_systemd_analyze_verify_passes_without_warnings(tmp_path: Path) -> None:
 
 
 @needs_analyze
-def test_security_exposure_is_at_most_2_5(tmp_path: Path) -> None:
+def test_security_exposure_is_at_most_1_5(tmp_path: Path) -> None:
     copy = runnable_copy(tmp_path)
     done = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", "--no-pager", str(copy)],
@@ -72,7 +72,7 @@ def test_security_exposure_is_at_most_2_5(tmp_path: Path) -> None:
     m = re.search(r"Overall exposure level for edgedet\.service: (\d+(?:\.\d+)?)", done.stdout)
     assert m, done.stdout + done.stderr
     exposure = float(m.group(1))
-    assert exposure <= 2.5, done.stdout
+    assert exposure <= 1.5, done.stdout
 
 
 def test_unit_has_the_required_service_settings() -> None:

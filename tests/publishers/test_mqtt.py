@@ -16,8 +16,8 @@ import pytest
 
 from edgedet.detections import Detections
 from edgedet.errors import ConfigError
+from edgedet.metrics import Metrics
 from edgedet.publishers.mqtt import MqttPublisher
-from edgedet.service.metrics import Metrics
 
 pytest.importorskip("paho.mqtt.client")
 pytestmark = pytest.mark.mosquitto
@@ -76,7 +76,8 @@ def test_records_status_and_stats_reach_a_subscriber(broker: mb.Broker) -> None:
     assert sub.payloads(PREFIX + "/status") == [b"online", b"offline"]
     stats = json.loads(sub.payloads(PREFIX + "/stats")[0])
     assert stats["metrics"]["frames_total"] == 3 and stats["ts"] > 1.7e9
-    assert pub.stats() == {"published": 20, "dropped": 0, "errors": 0, "reconnects": 0}
+    assert pub.metrics.get("publish_dropped_total", publisher="mqtt") == 0
+    assert pub.metrics.get("publish_errors_total", publisher="mqtt") == 0
     # A clean close leaves `offline` retained for late subscribers.
     assert mb.retained(broker.port, PREFIX + "/status") == b"offline"
 
@@ -93,7 +94,7 @@ def test_status_online_is_retained_while_running(broker: mb.Broker) -> None:
 CHILD = r"""
 import sys, time
 from edgedet.publishers.mqtt import MqttPublisher
-from edgedet.service.metrics import Metrics
+from edgedet.metrics import Metrics
 pub = MqttPublisher("127.0.0.1", int(sys.argv[1]), prefix=sys.argv[2], client_id="child",
                     metrics=Metrics(), keepalive=5)
 while not pub.connected:
@@ -135,8 +136,11 @@ def test_broker_down_at_start_then_started_delivers_the_queued_records(
         try:
             for i in range(10):
                 pub.publish(record(i), FRAME, NONE)
-            mb.wait_until(lambda: pub.stats()["errors"] >= 2, what="failed attempts")
-            assert not pub.connected and pub.stats()["published"] == 0
+            mb.wait_until(
+                lambda: metrics.get("publish_errors_total", publisher="mqtt") >= 2,
+                what="failed attempts",
+            )
+            assert not pub.connected
             stopped_broker.start()
             mb.wait_until(lambda: pub.connected, what="publisher to connect after start")
             # The records queued during the outage went out, in order, once connected.
@@ -151,8 +155,7 @@ def test_broker_down_at_start_then_started_delivers_the_queued_records(
         finally:
             pub.close()
     assert json.loads(sub.payloads(PREFIX + "/detections")[0])["frame"] == 10
-    assert pub.stats()["published"] == 11 and pub.stats()["dropped"] == 0
-    assert metrics.get("publish_errors_total", publisher="mqtt") == pub.stats()["errors"]
+    assert metrics.get("publish_dropped_total", publisher="mqtt") == 0
     outage = [r for r in caplog.records if "cannot reach the broker" in r.getMessage()]
     assert len(outage) == 1, "one log line per outage, not per attempt"
 
@@ -193,7 +196,6 @@ def test_broker_killed_and_restarted_reconnects_and_resumes(
         finally:
             pub.close()
             sub.close()
-    assert pub.stats()["reconnects"] == 1
     assert metrics.get("publish_reconnects_total", publisher="mqtt") == 1
     messages = [r.getMessage() for r in caplog.records]
     assert sum("lost the connection" in m for m in messages) == 1
@@ -207,7 +209,6 @@ def test_full_queue_while_disconnected_drops_and_counts(stopped_broker: mb.Broke
         pub.publish(record(i), FRAME, NONE)
     pub.close(timeout=3)
     # Nothing reached a broker, and every record is accounted for as dropped.
-    assert pub.stats()["published"] == 0 and pub.stats()["dropped"] == 20
     assert metrics.get("publish_dropped_total", publisher="mqtt") == 20
 
 
@@ -237,7 +238,10 @@ def test_credentials_from_a_password_file_and_never_logged(
             ok = make(b.port, username="edge", password_file=good, client_id="ok")
             refused = make(b.port, username="edge", password_file=bad, client_id="refused")
             mb.wait_until(lambda: ok.connected, what="the right password to be accepted")
-            mb.wait_until(lambda: refused.stats()["errors"] >= 1, what="the wrong one refused")
+            mb.wait_until(
+                lambda: refused.metrics.get("publish_errors_total", publisher="mqtt") >= 1,
+                what="the wrong one refused",
+            )
             assert not refused.connected
             ok.close()
             refused.close()
@@ -257,7 +261,7 @@ def test_missing_paho_is_a_config_error_naming_the_extra() -> None:
         "import sys; sys.modules['paho'] = None\n"
         "from edgedet.errors import ConfigError\n"
         "from edgedet.publishers.mqtt import MqttPublisher\n"
-        "from edgedet.service.metrics import Metrics\n"
+        "from edgedet.metrics import Metrics\n"
         "try:\n"
         "    MqttPublisher('127.0.0.1', 1, prefix='p', client_id='c', metrics=Metrics())\n"
         "except ConfigError as e:\n"
@@ -295,7 +299,7 @@ def test_close_does_not_wait_for_a_connect_that_never_completes() -> None:
         started = time.monotonic()
         pub.close(timeout=3)
         assert time.monotonic() - started < 2.5
-        assert pub.stats()["published"] == 0 and pub.stats()["dropped"] == 1
+        assert pub.metrics.get("publish_dropped_total", publisher="mqtt") == 1
     finally:
         for s in [probe, server, *fillers]:
             s.close()

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from edgedet.detections import Detections
 from edgedet.errors import ConfigError
-from edgedet.service.config import FiltersConfig
-from edgedet.service.filters import DetectionFilter, points_in_polygon
+from edgedet.service.filters import DetectionFilter, FiltersConfig, points_in_polygon
 
 LABELS = ("person", "car", "dog")
 

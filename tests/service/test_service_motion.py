@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from runhelpers import edgedet_cmd, read_records, run_env
 
+from edgedet.metrics import Metrics
 from edgedet.service.config import Override, load_config
-from edgedet.service.metrics import Metrics
 from edgedet.service.runner import Runner
 from edgedet.stillclip import VTEST, build_still_clip
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 from srcmedia import index_of
 
-from edgedet.service.metrics import Metrics
+from edgedet.metrics import Metrics
 from edgedet.sources import EndOfSource, Frame
 from edgedet.sources.capture import CaptureThread, LatestFrameSlot
 from edgedet.sources.opencv import VideoFileSource

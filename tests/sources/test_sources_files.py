@@ -8,8 +8,7 @@ import pytest
 from srcmedia import frame_image, index_of
 
 from edgedet.errors import SourceError
-from edgedet.service.config import SourceConfig
-from edgedet.sources import EndOfSource, classify, make_source
+from edgedet.sources import EndOfSource, SourceConfig, classify, make_source
 from edgedet.sources.folder import ImageFolderSource
 from edgedet.sources.opencv import CameraSource, VideoFileSource
 

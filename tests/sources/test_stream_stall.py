@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgedet.service.metrics import Metrics
+from edgedet.metrics import Metrics
 from edgedet.sources.capture import CaptureThread, LatestFrameSlot
 from edgedet.sources.opencv import CameraSource
 
