@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="benchmark motion gating instead: gated vs ungated CPU on a still and a busy clip",
     )
-    g.add_argument("--rounds", type=int, default=1, help="runs per clip and mode (default 1)")
+    g.add_argument("--rounds", type=int, default=2, help="runs per clip and mode (default 2)")
     g.add_argument(
         "--still-seconds",
         type=float,

@@ -146,7 +146,8 @@ def _clip_result(name: str, path: Path, realtime: bool, runs: dict[str, list[dic
 def run_gating_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Build the still clip, run both clips gated and ungated; return the result dict."""
     from edgedet.cli.bench import _machine
-    from edgedet.service.config import Override, load_config, overrides_from_args
+    from edgedet.cli.options import overrides_from_args
+    from edgedet.service.config import Override, load_config
     from edgedet.service.runner import open_detector
     from edgedet.stillclip import VTEST, build_still_clip
 

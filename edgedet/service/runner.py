@@ -16,6 +16,12 @@ and source reloads (for a video file read once it is the frame's position in the
 ``frame - previous frame - 1 == dropped`` and every delivered frame is either a record or
 counted in ``dropped``.
 
+Motion gating (``motion.enabled``, ``edgedet.motion``): each taken frame first goes
+through ``MotionGating.admit``; a frame it skips makes no record and is never resized or
+detected, but is counted: in the next record's ``dropped`` (which therefore counts frames
+not processed for either reason), in ``frames_dropped_total`` and ``frames_skipped_total``,
+and it keeps the service healthy (frames flow). Off, the loop is exactly as without it.
+
 systemd (``Notifier``): ``READY=1`` after the first processed frame; ``STATUS=`` with the
 FPS every ``service.status_interval`` seconds; ``WATCHDOG=1`` only while healthy (a frame
 processed within ``service.stall_timeout`` seconds), so a stalled camera makes systemd

@@ -18,6 +18,7 @@ from edgedet.motion import (
     MotionConfig,
     MotionDetector,
     MotionGate,
+    MotionGating,
     active_mask,
 )
 from edgedet.stillclip import VTEST, build_still_clip
@@ -96,6 +97,27 @@ def test_background_learns_a_change_that_stays():
     results = [det.detect(grey(200)).moving for _ in range(6)]
     # The background moves halfway each frame: 150, 175, 187.5 ... until within 25.
     assert results[0] and not results[-1]
+
+
+def test_rebase_makes_the_last_frame_the_background_at_once():
+    cfg = dataclasses.replace(EXACT, alpha=0.05)
+    det = seeded(cfg, value=100)
+    assert det.detect(grey(200)).moving
+    assert det.detect(grey(200)).moving  # a running average takes many frames
+    det.rebase()
+    assert not det.detect(grey(200)).moving
+
+
+def test_gating_rebases_on_empty_frames_and_keeps_the_background_while_objects_stay():
+    gating = MotionGating(dataclasses.replace(EXACT, stationary_interval=100, keepalive=1e9))
+    assert gating.admit(grey(100), 0.0) == FIRST
+    gating.processed(0)
+    assert gating.admit(grey(200), 0.1) == MOTION  # something came in
+    gating.processed(1)  # ... and it is an object: no rebase, it stays "motion"
+    assert gating.admit(grey(200), 0.2) == MOTION
+    gating.processed(0)  # the detector found nothing there: that is the background now
+    assert gating.admit(grey(200), 0.3) is None
+    assert gating.skipped == 1
 
 
 def test_a_new_frame_size_restarts_the_background():
