@@ -304,7 +304,12 @@ def main(args: argparse.Namespace) -> int:
             "(edgedet/cli/bench_gating.py; needs vtest.avi from Debian's opencv-doc). "
             "The run loop gated vs ungated on the same detector in the same process; "
             "CPU is the whole process (capture decoding included, which gating cannot "
-            "save on a file; on a Pi camera the ISP does that work)."
+            'save on a file; on a Pi camera the ISP does that work). "of which capture" is '
+            "the capture thread alone (FFmpeg's own decoding threads count in the total "
+            "only). The still clip's floor is its passages, 20 % of the frames, every one "
+            "detected; per-frame costs that gating cannot skip (decoding, the motion check, "
+            "the loop) bound the ratio, so it grows with the invoke's share of a frame's "
+            "cost. Runs of the same build vary by a few percent with the machine's load."
         )
         replace_section(args.update, SECTION, intro + "\n\n" + render(result))
     return 0

@@ -165,6 +165,11 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(
             f"filters.roi: expected a polygon of at least 3 [x, y] points, got {len(f.roi)}"
         )
+    if (cfg.source.lores_width is None) != (cfg.source.lores_height is None):
+        raise ConfigError(
+            "source.lores_width and source.lores_height: set both, or neither (null: the "
+            "model's input size)"
+        )
     for key in ("regions", "mask"):
         for i, poly in enumerate(getattr(cfg.motion, key)):
             if len(poly) < 3:

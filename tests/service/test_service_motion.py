@@ -154,6 +154,7 @@ def test_the_model_resize_runs_once_per_processed_frame_never_for_skipped_ones(
         ("motion.mask=[[[0, 0], [1, 1]]]", "motion.mask[0]: expected a polygon of at least 3"),
         ("motion.regions=[[[0, 0], [2, 0], [0, 1]]]", "motion.regions[0][1][0]: expected"),
         ("motion.treshold=3", "unknown key 'motion.treshold'; did you mean 'threshold'?"),
+        ("source.lores_width=320", "source.lores_width and source.lores_height: set both"),
     ],
 )
 def test_bad_motion_settings_are_one_line_exit_2(tmp_path, run_model, setting, message):
