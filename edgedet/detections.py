@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,18 @@ class Detections:
             tuple(labels),
         )
 
+    def with_labels(self, labels: tuple[str, ...]) -> Detections:
+        """The same rows with the model's label tuple (no copy, no re-validation)."""
+        result = object.__new__(Detections)
+        for name, value in (
+            ("boxes", self.boxes),
+            ("scores", self.scores),
+            ("class_ids", self.class_ids),
+            ("labels", labels),
+        ):
+            object.__setattr__(result, name, value)
+        return result
+
     def __len__(self) -> int:
         return len(self.scores)
 
@@ -60,13 +73,34 @@ class Detections:
         return self.labels[cid] if 0 <= cid < len(self.labels) else str(cid)
 
     def to_records(self, ndigits: int = 4) -> list[dict[str, Any]]:
-        """The DESIGN.md detection objects: label, class_id, score, box."""
+        """The DESIGN.md detection objects: label, class_id, score, box.
+
+        Scores are rounded *down* to ``ndigits`` decimals (:func:`floor_score`), so a
+        reported score ``s`` is never above the true one and ``--min-score s`` returns the
+        detection again. Box coordinates are rounded to nearest.
+        """
         return [
             {
                 "label": self.label(i),
-                "class_id": int(self.class_ids[i]),
-                "score": round(float(self.scores[i]), ndigits),
-                "box": [round(float(v), ndigits) for v in self.boxes[i]],
+                "class_id": class_id,
+                "score": floor_score(score, ndigits),
+                "box": [round(v, ndigits) for v in box],
             }
-            for i in range(len(self))
+            for i, (class_id, score, box) in enumerate(
+                zip(self.class_ids.tolist(), self.scores.tolist(), self.boxes.tolist(), strict=True)
+            )
         ]
+
+
+def floor_score(score: float, ndigits: int = 4) -> float:
+    """``score`` rounded down to ``ndigits`` decimals: the largest ``k / 10**ndigits``
+    that is ``<= score``.
+
+    For a float32 score and up to 4 digits the product ``score * 10**ndigits`` is exact
+    in float64 (24 + 14 bits of mantissa), so the floor is exact; the quotient is the
+    float nearest ``k / 10**ndigits`` and stays ``<= score``. Compared the way edgedet
+    filters (``min_score`` rounded to float32), the printed value therefore passes:
+    ``score >= float32(floor_score(score))``.
+    """
+    scale = 10**ndigits
+    return math.floor(score * scale) / scale

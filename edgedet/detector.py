@@ -199,4 +199,25 @@ class Detector:
             "invoke": (t2 - t1) * 1000.0,
             "postprocess": (t3 - t2) * 1000.0,
         }
-        return Detections(result.boxes, result.scores, result.class_ids, self.labels)
+        return result.with_labels(self.labels)
+
+    def candidates(self, frame: np.ndarray, *, floor: float) -> Detections:
+        """Every pre-NMS candidate with ``score >= floor``, for threshold tuning.
+
+        Boxes are mapped to the frame and clipped exactly as `detect` returns them; rows
+        are in the order NMS visits them (descending score, ties in the decoder's order).
+        So for any ``min_score >= floor``, ``detect(frame, min_score=s, iou_threshold=t)``
+        equals ``nms`` at ``t`` (and the card's ``max_detections``) over the rows with
+        ``score >= s``. This runs the decoder with an infinite IoU threshold: NMS then
+        suppresses nothing (IoU > inf is never true) but still sorts.
+        """
+        params = DecodeParams(
+            min_score=_check_fraction("floor", floor),
+            iou_threshold=float("inf"),
+            max_detections=2**62,
+            agnostic=False,
+        )
+        geometry, *_ = self._preprocess_and_invoke(frame)
+        outputs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
+        result = self.decoder.decode(outputs, params, geometry)
+        return result.with_labels(self.labels)

@@ -275,3 +275,82 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[str, ...]:
         by_id = {int(i): name.strip() for i, name in numbered}
         return tuple(by_id.get(i, str(i)) for i in range(max(by_id) + 1))
     return tuple(lines)
+
+
+class _BlockMapping(dict):
+    """A mapping `write_defaults` writes in YAML block style."""
+
+
+def write_defaults(
+    card_path: str | os.PathLike[str],
+    *,
+    min_score: float,
+    iou: float,
+    tuned: Mapping[str, Any],
+) -> None:
+    """Set ``defaults.min_score`` and ``defaults.iou`` of an existing card, with their
+    provenance under ``defaults.tuned``; every other key is kept as read.
+
+    The new card is checked (`ModelCard.from_mapping`), written to a temporary file in the
+    card's folder and renamed over it (``os.replace``), so the card is whole before and
+    after. The model file is not touched, so its sha256 still holds. Raises `InputError`
+    naming the card when it cannot be read or written.
+    """
+    import tempfile
+
+    import yaml
+
+    card_path = Path(card_path)
+    try:
+        data = yaml.safe_load(card_path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"cannot read model card {card_path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"model card {card_path} is not valid YAML: {exc}") from None
+    defaults = dict(data.get("defaults") or {})
+    defaults.update(min_score=float(min_score), iou=float(iou), tuned=dict(tuned))
+    data["defaults"] = defaults
+    ModelCard.from_mapping(data, card_path)
+
+    # The rest of the card keeps the converter's style (flow style for short leaf maps);
+    # the provenance block reads better one key per line.
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(
+        _BlockMapping, lambda d, m: d.represent_mapping("tag:yaml.org,2002:map", m, False)
+    )
+    defaults["tuned"] = _BlockMapping(defaults["tuned"])
+    text = yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=100)
+    folder = card_path.parent
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{card_path.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, card_path)
+        tmp = None
+    except OSError as exc:
+        raise InputError(
+            f"cannot write model card {card_path}: {exc.strerror or exc}; "
+            "make the card and its folder writable or copy the model somewhere writable"
+        ) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def check_card_writable(card_path: str | os.PathLike[str]) -> None:
+    """Fail early, before a long run, when `write_defaults` could not replace the card."""
+    card_path = Path(card_path)
+    folder = card_path.parent
+    fix = "make the card and its folder writable or copy the model somewhere writable"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(
+            f"cannot write model card {card_path}: folder {folder} is not writable; {fix}"
+        )
+    if card_path.exists() and not os.access(card_path, os.W_OK):
+        raise InputError(f"cannot write model card {card_path}: the file is read-only; {fix}")

@@ -347,6 +347,79 @@ def build_tflite_postprocess_tf1(
         return converter.convert()
 
 
+# --- a tiny SSD with a card: raw box encodings + class logits, random weights ----------
+
+TINY_SSD_ANCHORS = dict(
+    num_layers=2, min_scale=0.3, max_scale=0.8, aspect_ratios=[1.0, 2.0, 0.5],
+    reduce_boxes_in_lowest_layer=False, interpolated_scale_aspect_ratio=1.0,
+    feature_map_sizes=[4, 2],
+)  # fmt: skip
+TINY_SSD_NUM_ANCHORS = (16 + 4) * 4
+TINY_SSD_CLASSES = ("a", "b", "c")  # plus background
+TINY_SSD_SIZE = 32
+
+
+def build_tiny_ssd(out_dir: Path, *, quant: str, name: str = "tiny_ssd") -> Path:
+    """A small convolutional SSD head (``[1, N, 4]`` box encodings, ``[1, N, 1 + C]``
+    logits) with random weights, converted float or full-integer (``quant`` of
+    :data:`QUANT_VARIANTS`), written as ``out_dir/name.tflite`` with its model card.
+
+    Unlike the pixel-reading models above, its outputs are what a network computes, so
+    the Detector runs on it as on a real model (the card: stretch, mean/std 127.5).
+    """
+    import tensorflow as tf
+    import yaml
+
+    if quant not in QUANT_VARIANTS:
+        raise ValueError(f"quant must be one of {QUANT_VARIANTS}, got {quant!r}")
+    tf.random.set_seed(7)
+    size, anchors, classes = TINY_SSD_SIZE, TINY_SSD_NUM_ANCHORS, len(TINY_SSD_CLASSES)
+    inp = tf.keras.Input((size, size, 3))
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = tf.keras.layers.Flatten()(x)
+    boxes = tf.keras.layers.Reshape((anchors, 4))(tf.keras.layers.Dense(anchors * 4)(x))
+    logits = tf.keras.layers.Dense(anchors * (classes + 1))(x)
+    logits = tf.keras.layers.Reshape((anchors, classes + 1))(logits)
+    converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, [boxes, logits]))
+    if quant != "float":
+        rng = np.random.default_rng(0)
+
+        def representative() -> Iterator[list[np.ndarray]]:  # the card's input range
+            for _ in range(16):
+                yield [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
+
+        io_type = tf.uint8 if quant == "uint8" else tf.int8
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    data = converter.convert()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.tflite"
+    path.write_bytes(data)
+    card = {
+        "format": "edgedet-model/1",
+        "name": name,
+        "file": path.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "labels": list(TINY_SSD_CLASSES),
+        "input": {"height": size, "width": size, "color": "rgb", "resize": "stretch",
+                  "mean": 127.5, "std": 127.5},
+        "decoder": {
+            "type": "ssd",
+            "score_activation": "sigmoid",
+            "background_class": True,
+            "box_scales": list(SSD_BOX_SCALES),
+            "anchors": TINY_SSD_ANCHORS,
+        },
+        "defaults": {"min_score": 0.5, "iou": 0.5, "max_detections": 50},
+    }  # fmt: skip
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    return path
+
+
 BUILDERS: dict[str, Callable[..., bytes]] = {
     "yolo": build_yolo,
     "tflite_postprocess": build_tflite_postprocess,

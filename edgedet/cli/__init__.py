@@ -21,7 +21,9 @@ SUBCOMMANDS = {
     "convert": "convert",
     "config": "config",
     "bench": "bench",
+    "tune": "tune",
     "service": "service",
+    "doctor": "doctor",
 }
 
 

@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"{path}  {w}x{h}  {len(detections)} detection(s)")
             for d in detections.to_records():
                 box = ", ".join(f"{v:.3f}" for v in d["box"])
-                print(f"  {d['label']:<16} {d['score']:.3f}  [{box}]")
+                # The record's score, already rounded down: never above the true one.
+                print(f"  {d['label']:<16} {d['score']:.4f}  [{box}]")
         if out_dir is not None:
             target = out_dir / Path(path).name
             if not cv2.imwrite(str(target), draw_detections(image, detections)):

@@ -62,7 +62,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="FILE", help="YAML config file")
     for flag, (path, metavar) in KEY_FLAGS.items():
         g.add_argument(flag, metavar=metavar, help=f"{_key_doc(path)} [{path}]")
-    g.add_argument("--log", metavar="PATH", help="JSON-lines detections log ('off' disables)")
+    g.add_argument(
+        "--log",
+        metavar="PATH",
+        help="JSON-lines detections log, one record per frame (sets log.frames: all); 'off'",
+    )
     g.add_argument("--mqtt", metavar="HOST:PORT", help="publish to this MQTT broker ('off')")
     g.add_argument("--http", metavar="HOST:PORT", help="HTTP endpoint address, or 'off'")
     for flag, (path, value, text) in SWITCHES.items():
@@ -114,6 +118,9 @@ def overrides_from_args(args: argparse.Namespace) -> list[Override]:
         else:
             put("log.enabled", "true", "--log")
             put("log.path", log, "--log")
+            # Asking for the detections log by flag asks for its per-frame records
+            # (a later --set log.frames=... still wins).
+            put("log.frames", "all", "--log")
     for flag, section in ADDRESS_FLAGS.items():
         value = getattr(args, section, None)
         if value is None:

@@ -90,7 +90,9 @@ class FrameGeometry:
                 [self.y_extent, self.x_extent, self.y_extent, self.x_extent], np.float32
             )
             boxes = (boxes - offset) / extent
-        return np.clip(boxes, 0.0, 1.0, out=np.empty_like(boxes))
+        # np.minimum/np.maximum rather than np.clip: the same values (NaN stays NaN) without
+        # np.clip's Python-level dispatch, which is measurable right after invoke().
+        return np.minimum(np.maximum(boxes, 0.0), 1.0)
 
 
 def finish(
@@ -101,15 +103,22 @@ def finish(
     geometry: FrameGeometry,
 ) -> Detections:
     """The last step of every decoder: candidates (already ``>= min_score``, boxes in
-    model-normalized coordinates) → frame coordinates clipped to [0, 1] → NMS → at most
-    ``max_detections``.
+    model-normalized coordinates) → frame coordinates clipped to [0, 1] → boxes without a
+    positive height and width dropped → NMS → at most ``max_detections``.
 
-    NMS runs on the boxes the caller receives (as the TF Object Detection API clips to its
-    window before NMS), so the output itself satisfies the contract: no two kept boxes of
-    one class (any class when ``agnostic``) overlap with IoU > ``iou_threshold``.
+    As in the TF Object Detection API's post-processing (``clip_to_window`` with
+    ``filter_nonoverlapping``), a box that lies outside the frame, and so has no area
+    after clipping, is dropped before NMS: it would never be suppressed (IoU 0) and would
+    come out as a duplicate of nothing. NMS runs on the boxes the caller receives, so the
+    output itself satisfies the contract: no two kept boxes of one class (any class when
+    ``agnostic``) overlap with IoU > ``iou_threshold``.
     """
     frame_boxes = geometry.to_frame(boxes)
     class_ids = np.asarray(class_ids)
+    # The smaller of height and width; NaN coordinates give NaN, and such boxes go too.
+    visible = (frame_boxes[:, 2:] - frame_boxes[:, :2]).min(axis=1) > 0.0
+    if not visible.all():
+        frame_boxes, scores, class_ids = frame_boxes[visible], scores[visible], class_ids[visible]
     keep = nms(
         frame_boxes,
         scores,

@@ -28,6 +28,42 @@ from edgedet.postprocess import dequantize, filter_class_scores
 _ACTIVATIONS = ("sigmoid", "softmax", "none")
 
 
+def scale_encodings(encodings: np.ndarray, box_scales: Sequence[float]) -> np.ndarray:
+    """The per-coordinate half of the TF OD API Faster R-CNN box coder (decode direction).
+
+    encodings: float32 (K, 4) ``(ty, tx, th, tw)``. Returns float32 (K, 4)
+    ``(ty / sy, tx / sx, exp(th / sh), exp(tw / sw))``. It depends on nothing but the
+    encoding, so for quantized encodings it is tabulated once per code (`SsdDecoder`).
+    """
+    scales = np.asarray(box_scales, np.float32)
+    scaled = np.empty((len(encodings), 4), np.float32)
+    np.divide(encodings[:, :2], scales[:2], out=scaled[:, :2])
+    # exp of a contiguous float32 array: the same code path for a tensor, a few
+    # survivors or a table of all codes, so all three agree bit for bit.
+    scaled[:, 2:] = np.exp(encodings[:, 2:] / scales[2:])
+    return scaled
+
+
+def boxes_from_scaled(scaled: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """The per-anchor half of the box coder: ``scale_encodings`` output and anchors
+    ``[ycenter, xcenter, height, width]`` (float32, (K, 4)) → float32 (K, 4)
+    ``[ymin, xmin, ymax, xmax]`` in the model input's normalized coordinates (not clipped).
+
+    (y, x) pairs in one call each: per element the same float32 operations, in the same
+    order, as the API's coder: ``t / scale * anchor_size + anchor_centre`` and
+    ``exp(t / scale) * anchor_size / 2`` for the half extents.
+    """
+    sizes = anchors[:, 2:]
+    centres = scaled[:, :2] * sizes
+    centres += anchors[:, :2]
+    half = scaled[:, 2:] * sizes
+    half *= np.float32(0.5)
+    boxes = np.empty((len(scaled), 4), np.float32)
+    np.subtract(centres, half, out=boxes[:, :2])
+    np.add(centres, half, out=boxes[:, 2:])
+    return boxes
+
+
 def decode_boxes(
     encodings: np.ndarray, anchors: np.ndarray, box_scales: Sequence[float]
 ) -> np.ndarray:
@@ -37,21 +73,10 @@ def decode_boxes(
     ``[ycenter, xcenter, height, width]``. Returns float32 (K, 4) ``[ymin, xmin, ymax, xmax]``
     in the model input's normalized coordinates (not clipped).
     """
-    scales = np.asarray(box_scales, np.float32)
-    sizes = anchors[:, 2:]
-    # (y, x) pairs in one call each: per element the same float32 operations, in the same
-    # order, as the API's coder: t / scale * anchor_size + anchor_centre, and
-    # exp(t / scale) * anchor_size / 2 for the half extents.
-    centres = encodings[:, :2] / scales[:2]
-    centres *= sizes
-    centres += anchors[:, :2]
-    half = np.exp(encodings[:, 2:] / scales[2:])
-    half *= sizes
-    half *= np.float32(0.5)
-    boxes = np.empty((len(encodings), 4), np.float32)
-    np.subtract(centres, half, out=boxes[:, :2])
-    np.add(centres, half, out=boxes[:, 2:])
-    return boxes
+    return boxes_from_scaled(scale_encodings(encodings, box_scales), anchors)
+
+
+_COLUMNS = np.arange(4)
 
 
 class SsdDecoder(Decoder):
@@ -85,6 +110,15 @@ class SsdDecoder(Decoder):
         self.box_scales = tuple(float(s) for s in box_scales)
         self.logit_scale = float(logit_scale)
         self._num_classes = score_info.shape[-1] - self.first_class
+        # Quantized box encodings: ``scale_encodings`` of every code, per coordinate, in
+        # byte order (look up ``table[codes.view(np.uint8), [0, 1, 2, 3]]``), so a frame
+        # neither dequantizes nor divides nor exponentiates.
+        self._scaled_codes = None
+        if box_info.quantized:
+            codes = np.repeat(np.arange(256, dtype=np.uint8).view(box_info.dtype)[:, None], 4, 1)
+            deq = dequantize(codes, box_info.scale, box_info.zero_point)
+            with np.errstate(over="ignore"):  # codes no real head emits may overflow exp
+                self._scaled_codes = scale_encodings(deq, self.box_scales)
 
     @property
     def num_classes(self) -> int:
@@ -170,9 +204,9 @@ class SsdDecoder(Decoder):
         if len(scores) == 0:
             return Detections.empty()
         raw_boxes = outputs[self.box_output].reshape(-1, 4)[anchor_idx]
-        if self.box_info.quantized:
-            raw_boxes = dequantize(raw_boxes, self.box_info.scale, self.box_info.zero_point)
-        boxes = decode_boxes(
-            raw_boxes.astype(np.float32, copy=False), self.anchors[anchor_idx], self.box_scales
-        )
+        if self._scaled_codes is not None:
+            scaled = self._scaled_codes[raw_boxes.view(np.uint8), _COLUMNS]
+        else:
+            scaled = scale_encodings(raw_boxes.astype(np.float32, copy=False), self.box_scales)
+        boxes = boxes_from_scaled(scaled, self.anchors[anchor_idx])
         return finish(boxes, scores, class_idx, params, geometry)

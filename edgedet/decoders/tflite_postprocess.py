@@ -38,9 +38,8 @@ rounded to the nearest integer).
 Per frame, edgedet then applies its own exact semantics on top of the op's output:
 score filter ``>= min_score``, greedy NMS with the caller's IoU threshold (per-class, or
 class-agnostic), ``max_detections`` after NMS, boxes mapped through
-`FrameGeometry.to_frame`. NMS runs on the op's boxes in model-input coordinates, before
-the letterbox is undone and before clipping (IoU does not change under the per-axis
-scaling and offset of a letterbox).
+`FrameGeometry.to_frame`, boxes with no area left after clipping dropped, then NMS on
+the frame boxes (`edgedet.decoders.base.finish`, as every decoder).
 
 The op's own class count is not in the output shapes, so ``num_classes`` is None and a
 label list of any length is accepted; a class id past the end of the labels is reported

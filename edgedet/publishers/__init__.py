@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
+    from edgedet.events.pipeline import EventBatch
     from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,14 @@ log = logging.getLogger(__name__)
 # (the JSONL log first: records matter most).
 REGISTRY: dict[str, str] = {
     "log": "edgedet.publishers.jsonl:JsonlLogPublisher",
+    "events": "edgedet.publishers.jsonl:EventsLogPublisher",
     "mqtt": "edgedet.publishers.mqtt:MqttPublisher",
     "http": "edgedet.publishers.http:HttpPublisher",
     "snapshots": "edgedet.publishers.snapshot:SnapshotPublisher",
 }
+
+
+FRAMES = ("off", "detections", "all")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,17 @@ class PublisherContext:
 
     metrics: Metrics
     healthy: Callable[[], bool]  # a frame was processed recently (HTTP /healthz)
+    # Which per-frame records the log and MQTT publish (``log.frames``): off | detections
+    # (frames with at least one detection) | all.
+    frames: str = "all"
+    device_id: str = ""
+    model_name: str = ""  # for the Home Assistant device block
+    homeassistant: Any = None  # HomeAssistantConfig, for the MQTT publisher
+
+
+def wants_frame(frames: str, record: dict) -> bool:
+    """Whether a per-frame ``record`` is published under the ``frames`` choice."""
+    return frames == "all" or (frames == "detections" and bool(record["detections"]))
 
 
 class Publisher:
@@ -72,6 +88,10 @@ class Publisher:
         """Hand over one processed frame. Never blocks, never raises."""
         raise NotImplementedError
 
+    def publish_events(self, batch: EventBatch, frame: np.ndarray) -> None:
+        """Hand over what a frame changed in events and counts (``EventBatch``) and the
+        frame (for snapshots). Never blocks, never raises. Default: ignored."""
+
     def close(self, timeout: float = 3.0) -> None:
         """Flush what is queued (within ``timeout`` seconds), then stop threads."""
         raise NotImplementedError
@@ -88,6 +108,7 @@ class QueuedPublisher(Publisher):
     """
 
     _STOP = object()
+    handles_events = False  # subclasses that implement _handle_events set this
 
     def __init__(self, *, queue_size: int, metrics: Metrics) -> None:
         if queue_size < 1:
@@ -106,6 +127,17 @@ class QueuedPublisher(Publisher):
             return
         try:
             self._queue.put_nowait(self._prepare(record, frame, detections))
+        except queue.Full:
+            self._dropped()
+
+    def publish_events(self, batch: EventBatch, frame: np.ndarray) -> None:
+        if not self.handles_events:
+            return
+        if self._closing.is_set():
+            self._dropped()
+            return
+        try:
+            self._queue.put_nowait(_Events(batch, frame))
         except queue.Full:
             self._dropped()
 
@@ -131,6 +163,9 @@ class QueuedPublisher(Publisher):
     def _handle(self, item: Any) -> None:
         raise NotImplementedError
 
+    def _handle_events(self, batch: EventBatch, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
     def _on_close(self) -> None:
         pass
 
@@ -148,7 +183,10 @@ class QueuedPublisher(Publisher):
             if item is self._STOP:
                 break
             try:
-                self._handle(item)
+                if isinstance(item, _Events):
+                    self._handle_events(item.batch, item.frame)
+                else:
+                    self._handle(item)
             except Exception:
                 self._error()
                 log.exception("%s publisher: unexpected error", self.name)
@@ -156,6 +194,14 @@ class QueuedPublisher(Publisher):
             self._on_close()
         except Exception:
             log.exception("%s publisher: error while closing", self.name)
+
+
+@dataclass
+class _Events:
+    """A queued ``publish_events`` call."""
+
+    batch: Any
+    frame: Any
 
 
 def publisher_class(name: str) -> type[Publisher]:

@@ -9,7 +9,13 @@ Routes (GET and HEAD):
   Drawing and JPEG encoding happen only when requested (on the request's thread, never on
   the inference thread), and the result is cached until the next record.
 
-``publish()`` only swaps three references under a lock, so it needs no queue. The server
+- ``/events``: ``{"open": [...], "recent": [...]}``, the latest record of each open event
+  and of the last ``RECENT_EVENTS`` ended ones (newest first), as DESIGN.md "Events".
+- ``/events/<id>/snapshot.jpg`` (``?crop=1``: the crop of the object): the event's best
+  snapshot, 404 when the event is unknown here or has no snapshot (yet).
+
+``publish()`` only swaps three references under a lock, so it needs no queue; neither does
+``publish_events()``, which updates a small dict. The server
 binds at construction: a busy port or a bad address is an ``EdgedetError`` naming
 host:port. Requests are not logged (a scraper every few seconds would flood journald).
 """
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
+    from edgedet.events.pipeline import EventBatch
     from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -40,7 +47,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HttpConfig:
-    """Loopback HTTP: /healthz /metrics /latest /snapshot.jpg."""
+    """Loopback HTTP: /healthz /metrics /latest /snapshot.jpg /events."""
 
     enabled: bool = setting(True)
     host: str = setting("127.0.0.1")
@@ -48,6 +55,7 @@ class HttpConfig:
 
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RECENT_EVENTS = 50  # ended events still listed at /events
 
 
 class HttpPublisher(Publisher):
@@ -69,6 +77,8 @@ class HttpPublisher(Publisher):
         self._latest: tuple[int, dict, np.ndarray, Detections] | None = None
         self._seq = 0
         self._jpeg: tuple[int, bytes] | None = None  # (seq, encoded) cache
+        self._events: dict[str, dict] = {}  # event id -> latest record, in start order
+        self._ended: list[str] = []  # ids of ended events, oldest first
         try:
             self._server = _Server((host, int(port)), _Handler)
         except (OSError, OverflowError) as exc:
@@ -105,6 +115,15 @@ class HttpPublisher(Publisher):
             self._seq += 1
             self._latest = (self._seq, record, frame, detections)
 
+    def publish_events(self, batch: EventBatch, frame: np.ndarray) -> None:
+        with self._lock:
+            for record in batch.events:
+                self._events[record["id"]] = record
+                if record["type"] == "end":
+                    self._ended.append(record["id"])
+            while len(self._ended) > RECENT_EVENTS:
+                self._events.pop(self._ended.pop(0), None)
+
     def close(self, timeout: float = 3.0) -> None:
         """Stop serving and release the port."""
         self._server.shutdown()  # returns once serve_forever has stopped
@@ -117,6 +136,29 @@ class HttpPublisher(Publisher):
         with self._lock:
             latest = self._latest
         return None if latest is None else dumps_record(latest[1]).encode("utf-8")
+
+    def events_json(self) -> bytes:
+        with self._lock:
+            records = list(self._events.values())
+        open_ = [r for r in records if r["type"] != "end"]
+        ended = [r for r in records if r["type"] == "end"]
+        body = {"open": open_[::-1], "recent": ended[::-1]}
+        return dumps_record(body).encode("utf-8")
+
+    def event_snapshot(self, event_id: str, crop: bool) -> bytes | None:
+        """The snapshot file of an event this endpoint knows (never a path from the URL)."""
+        with self._lock:
+            record = self._events.get(event_id)
+        path = record.get("snapshot") if record else None
+        if not path:
+            return None
+        if crop:
+            path = path[: -len(".jpg")] + "-crop.jpg"
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None  # not written yet, or deleted by the snapshot budget
 
     def snapshot_jpeg(self) -> bytes | None:
         with self._lock:
@@ -183,6 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_json(HTTPStatus.NOT_FOUND, {"error": "no record yet"}, send_body)
                 else:
                     self._send(HTTPStatus.OK, "application/json", latest, send_body)
+            elif path == "/events":
+                self._send(HTTPStatus.OK, "application/json", pub.events_json(), send_body)
+            elif path.startswith("/events/") and path.endswith("/snapshot.jpg"):
+                event_id = path[len("/events/") : -len("/snapshot.jpg")]
+                crop = "crop=1" in self.path.partition("?")[2].split("&")
+                jpeg = pub.event_snapshot(event_id, crop)
+                if jpeg is None:
+                    self._send_json(HTTPStatus.NOT_FOUND, {"error": "no snapshot"}, send_body)
+                else:
+                    self._send(HTTPStatus.OK, "image/jpeg", jpeg, send_body)
             elif path == "/snapshot.jpg":
                 jpeg = pub.snapshot_jpeg()
                 if jpeg is None:

@@ -1,4 +1,6 @@
-"""The JSON-lines detections log: one DESIGN.md record per line, rotated by size.
+"""The JSON-lines logs, rotated by size: the detections log (one DESIGN.md record per
+processed frame, as ``log.frames`` chooses) and the events log (one event record per
+line, ``EventsLogPublisher``, which also stores the events' snapshots).
 
 Guarantees:
 - A record is one compact JSON line written with one ``write(2)`` on an ``O_APPEND``
@@ -27,13 +29,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedet.episodes import FailureEpisode
-from edgedet.publishers import PublisherContext, QueuedPublisher, dumps_record
+from edgedet.publishers import (
+    FRAMES,
+    PublisherContext,
+    QueuedPublisher,
+    dumps_record,
+    wants_frame,
+)
 from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
+    from edgedet.events.config import EventsConfig
+    from edgedet.events.pipeline import EventBatch
     from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,13 @@ class LogConfig:
     max_bytes: int = setting(10_000_000, lo=1024, doc="rotate when the file would grow past this")
     backups: int = setting(5, lo=0, hi=1000, doc="rotated files kept")
     queue_size: int = setting(1000, lo=1, hi=1_000_000)
+    frames: str = setting(
+        "off",
+        choices=FRAMES,
+        doc="per-frame records in this log and on MQTT <prefix>/detections: off | detections "
+        "(frames with detections) | all; events and counts are published either way. "
+        "--log PATH sets all",
+    )
 
 
 class JsonlLogPublisher(QueuedPublisher):
@@ -61,6 +78,7 @@ class JsonlLogPublisher(QueuedPublisher):
     """
 
     name = "log"
+    what = "detections log"  # in log messages
     # Seconds between checks that ``path`` is still the file we write to (one stat()).
     reopen_check_interval = 1.0
 
@@ -72,6 +90,7 @@ class JsonlLogPublisher(QueuedPublisher):
         backups: int = 5,
         queue_size: int = 1000,
         metrics: Metrics,
+        frames: str = "all",
     ) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be >= 1")
@@ -80,6 +99,7 @@ class JsonlLogPublisher(QueuedPublisher):
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
+        self.frames = frames
         self._fd: int | None = None
         self._size = 0
         self._checked_at = 0.0
@@ -96,7 +116,12 @@ class JsonlLogPublisher(QueuedPublisher):
             backups=cfg.backups,
             queue_size=cfg.queue_size,
             metrics=context.metrics,
+            frames=context.frames,
         )
+
+    def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
+        if wants_frame(self.frames, record):
+            super().publish(record, frame, detections)
 
     def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
         return record
@@ -110,14 +135,14 @@ class JsonlLogPublisher(QueuedPublisher):
             self._error()
             self._dropped()
             self._failures.failed(
-                "detections log %s: cannot write (%s); records are counted as dropped "
-                "and writing is retried",
+                "%s %s: cannot write (%s); records are counted as dropped and writing is retried",
+                self.what,
                 self.path,
                 _describe(exc),
             )
             return
         self._failures.recovered(
-            "detections log %s: writing again after {failures} lost record(s)", self.path
+            "%s %s: writing again after {failures} lost record(s)", self.what, self.path
         )
 
     def _on_close(self) -> None:
@@ -125,7 +150,7 @@ class JsonlLogPublisher(QueuedPublisher):
 
     def _write(self, data: bytes) -> None:
         if self._fd is not None and self._replaced():
-            log.warning("detections log %s was moved or deleted; starting a new file", self.path)
+            log.warning("%s %s was moved or deleted; starting a new file", self.what, self.path)
             self._close_fd()
         if self._fd is None:
             self._open()
@@ -202,3 +227,62 @@ def _describe(exc: OSError) -> str:
     name = errno.errorcode.get(exc.errno or 0, "")
     text = exc.strerror or str(exc)
     return f"{name}: {text}" if name else text
+
+
+class EventsLogPublisher(JsonlLogPublisher):
+    """The events log (``events.log_path``): one event record per line, rotated like the
+    detections log, and each event's best snapshot (``edgedet.events.snapshots``), written
+    before the record that names it. Per-frame records are not its business."""
+
+    name = "events"
+    what = "events log"
+    handles_events = True
+
+    def __init__(self, path: str | os.PathLike[str], *, snapshots: Any = None, **kw: Any) -> None:
+        self.snapshots = snapshots  # SnapshotStore or None
+        self._snapshot_failures = FailureEpisode(log)
+        super().__init__(path, **kw)
+
+    @classmethod
+    def from_config(cls, cfg: EventsConfig, context: PublisherContext) -> EventsLogPublisher:
+        if cfg.log_path is None:
+            raise ValueError("events.log_path is resolved by load_config")  # programming error
+        store = None
+        if cfg.snapshots and cfg.snapshot_dir:
+            from edgedet.events.snapshots import SnapshotStore
+
+            store = SnapshotStore(
+                cfg.snapshot_dir,
+                max_count=cfg.snapshot_max_count,
+                max_bytes=cfg.snapshot_max_bytes,
+            )
+        return cls(
+            cfg.log_path,
+            snapshots=store,
+            max_bytes=cfg.log_max_bytes,
+            backups=cfg.log_backups,
+            metrics=context.metrics,
+        )
+
+    def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
+        pass  # events only
+
+    def _handle_events(self, batch: EventBatch, frame: np.ndarray) -> None:
+        if self.snapshots is not None:
+            for snap in batch.snapshots:
+                try:
+                    self.snapshots.save(snap.event_id, frame, snap.box, snap.label, snap.score)
+                except OSError as exc:
+                    self._error()
+                    self._snapshot_failures.failed(
+                        "event snapshots in %s: cannot write (%s); retried with the next one",
+                        self.snapshots.directory,
+                        _describe(exc),
+                    )
+                    continue
+                self._snapshot_failures.recovered(
+                    "event snapshots in %s: writing again after {failures} failure(s)",
+                    self.snapshots.directory,
+                )
+        for record in batch.events:
+            self._handle(record)

@@ -7,6 +7,17 @@ Topics under ``prefix`` (default ``edgedet/<device_id>``, chosen by the runner):
   ``offline`` whichever way the service goes away;
 - ``<prefix>/stats``: every ``stats_interval`` seconds, ``{"ts": UNIX_SECONDS,
   "metrics": Metrics.snapshot()}`` (QoS 0, not retained).
+- ``<prefix>/events``: each event record (``edgedet.events``), QoS 1, not retained;
+- ``<prefix>/<zone or all>/<label>``: the count, an integer, retained, QoS 1, sent when it
+  changes; with Home Assistant discovery on, also ``.../<label>/occupancy`` = ``ON`` /
+  ``OFF`` (retained, QoS 1) and the discovery configs (``edgedet.events.homeassistant``).
+
+Per-frame records go out only as ``log.frames`` chooses (the service default is off).
+Home Assistant discovery, once per connection: subscribe to this node's discovery topics
+to find retained configs, clear those no longer configured, publish the current ones
+(retained), and check that they came back through the subscription. A broker that
+refuses them (an ACL: MQTT 3.1.1 drops such publishes silently, or refuses the
+subscription) is logged once; events and counts go on.
 
 Staying up: the connection is made on paho's network thread (``connect_async`` +
 ``loop_start``), so a broker that is down at start neither blocks nor fails the service.
@@ -34,13 +45,14 @@ from typing import TYPE_CHECKING, Any
 
 from edgedet.episodes import FailureEpisode
 from edgedet.errors import ConfigError
-from edgedet.publishers import PublisherContext, QueuedPublisher, dumps_record
+from edgedet.publishers import PublisherContext, QueuedPublisher, dumps_record, wants_frame
 from edgedet.schema import setting
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedet.detections import Detections
+    from edgedet.events.pipeline import EventBatch
     from edgedet.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -71,12 +83,17 @@ _WAIT_SLICE = 0.2
 _OFFLINE_TIMEOUT = 1.0
 # How long close() waits for paho's network thread to end.
 _LOOP_STOP_TIMEOUT = 1.0
+# Home Assistant discovery: how long retained configs may take to arrive after SUBACK,
+# and how long our own configs may take to come back through the subscription.
+_RETAINED_WAIT = 0.5
+_ECHO_WAIT = 3.0
 
 
 class MqttPublisher(QueuedPublisher):
     """Publishes records, status and periodic stats to ``host:port``."""
 
     name = "mqtt"
+    handles_events = True
 
     def __init__(
         self,
@@ -94,8 +111,18 @@ class MqttPublisher(QueuedPublisher):
         metrics: Metrics,
         reconnect_min_delay: float = 1.0,
         reconnect_max_delay: float = 30.0,
+        frames: str = "all",
+        discovery: Discovery | None = None,
     ) -> None:
         mqtt = _import_paho()
+        self.frames = frames
+        self.discovery = discovery
+        self.topic_events = f"{prefix.rstrip('/')}/events"
+        self._occupied: dict[tuple[str, str], bool] = {}
+        self._pairs: list[tuple[str, str]] = []  # (zone, label) of every count
+        self._connection = 0  # incremented per CONNACK (paho's thread)
+        self._discovered = -1  # the connection discovery was last done on
+        self._ha_refused = False
         self.host = host
         self.port = int(port)
         self.prefix = prefix.rstrip("/")
@@ -124,6 +151,12 @@ class MqttPublisher(QueuedPublisher):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._seen: dict[str, bytes] = {}  # discovery topic -> payload, while discovering
+        self._seen_lock = threading.Lock()
+        self._suback = threading.Event()
+        self._suback_failed = False
         self._client = client
         metrics.set("publisher_connected", 0, publisher=self.name)
 
@@ -153,6 +186,8 @@ class MqttPublisher(QueuedPublisher):
             stats_interval=cfg.stats_interval,
             tls=cfg.tls,
             metrics=context.metrics,
+            frames=context.frames,
+            discovery=Discovery.from_context(context, cfg.prefix),
         )
 
     @property
@@ -162,15 +197,25 @@ class MqttPublisher(QueuedPublisher):
 
     # -- worker thread ---------------------------------------------------------------
 
+    def publish(self, record: dict, frame: np.ndarray, detections: Detections) -> None:
+        if wants_frame(self.frames, record):
+            super().publish(record, frame, detections)
+
     def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
         return record
 
-    def _handle(self, record: dict) -> None:
+    def _wait_connected(self) -> bool:
+        """Block until connected; False when closing without a broker (nowhere to send)."""
         while not self._connected.is_set():
             if self._closing.is_set():
-                self._dropped()  # closing without a broker: nowhere to send it
-                return
+                return False
             self._connected.wait(_WAIT_SLICE)
+        return True
+
+    def _handle(self, record: dict) -> None:
+        if not self._wait_connected():
+            self._dropped()
+            return
         info = self._client.publish(self.topic_detections, dumps_record(record), qos=0)
         rc = info.rc
         if rc == self._mqtt.MQTT_ERR_SUCCESS or rc == self._mqtt.MQTT_ERR_NO_CONN:
@@ -179,6 +224,87 @@ class MqttPublisher(QueuedPublisher):
             return
         self._error()
         self._dropped()
+
+    def _handle_events(self, batch: EventBatch, frame: np.ndarray) -> None:
+        for zone, label, _ in batch.counts:
+            if (zone, label) not in self._pairs:
+                self._pairs.append((zone, label))
+        if not self._wait_connected():
+            self._dropped()
+            return
+        if self.discovery is not None and self._discovered != self._connection:
+            self._discover()
+        client = self._client
+        for record in batch.events:
+            client.publish(self.topic_events, dumps_record(record), qos=1)
+        for zone, label, value in batch.counts:
+            client.publish(f"{self.prefix}/{zone}/{label}", str(value), qos=1, retain=True)
+            occupied = value > 0
+            if self.discovery is not None and self._occupied.get((zone, label)) != occupied:
+                self._occupied[(zone, label)] = occupied
+                client.publish(
+                    f"{self.prefix}/{zone}/{label}/occupancy",
+                    "ON" if occupied else "OFF",
+                    qos=1,
+                    retain=True,
+                )
+
+    def _discover(self) -> None:
+        """Home Assistant discovery on this connection (see the module docstring)."""
+        from edgedet.events.homeassistant import config_filter, discovery_configs, removals
+
+        d = self.discovery
+        self._discovered = self._connection
+        configs = discovery_configs(
+            self._pairs,
+            discovery_prefix=d.prefix,
+            state_prefix=self.prefix,
+            device_id=d.device_id,
+            name=d.name,
+            model=d.model,
+            sw_version=d.sw_version,
+        )
+        client = self._client
+        topic = config_filter(d.prefix, d.device_id)
+        with self._seen_lock:
+            self._seen = {}
+        self._suback.clear()
+        self._suback_failed = False
+        client.subscribe(topic, qos=1)
+        if not self._suback.wait(_ECHO_WAIT) or self._suback_failed:
+            self._refused(f"subscription to {topic} refused")
+            client.unsubscribe(topic)
+            return
+        time.sleep(_RETAINED_WAIT)  # retained configs arrive right after SUBACK
+        with self._seen_lock:
+            retained = [t for t, payload in self._seen.items() if payload]
+            self._seen = {}
+        for stale in removals(retained, configs):
+            client.publish(stale, "", qos=1, retain=True)
+        for config_topic, payload in configs.items():
+            client.publish(config_topic, payload, qos=1, retain=True)
+        deadline = time.monotonic() + _ECHO_WAIT
+        while time.monotonic() < deadline:
+            with self._seen_lock:
+                if all(self._seen.get(t) == p.encode() for t, p in configs.items()):
+                    break
+            time.sleep(0.05)
+        else:
+            self._refused(f"discovery configs under {d.prefix}/ did not reach the broker")
+        client.unsubscribe(topic)
+        if not self._ha_refused:
+            log.info("Home Assistant discovery: %d entities under %s/", len(configs), d.prefix)
+
+    def _refused(self, what: str) -> None:
+        self._error()
+        if not self._ha_refused:  # once per run: an ACL does not change by itself
+            self._ha_refused = True
+            log.warning(
+                "Home Assistant discovery: %s (broker ACL?); events and counts go on. "
+                "Allow the client to publish and subscribe under the discovery prefix, or "
+                "set homeassistant.enabled: false",
+                what,
+            )
 
     def _on_close(self) -> None:
         client = self._client
@@ -216,6 +342,7 @@ class MqttPublisher(QueuedPublisher):
             self._attempt_failed(f"broker refused the connection: {reason_code}")
             return
         client.publish(self.topic_status, "online", qos=1, retain=True)
+        self._connection += 1
         reconnect, self._ever_connected = self._ever_connected, True
         if reconnect:
             self.metrics.inc("publish_reconnects_total", publisher=self.name)
@@ -240,6 +367,16 @@ class MqttPublisher(QueuedPublisher):
             self._max_delay,
         )
 
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self._seen_lock:
+            self._seen[msg.topic] = bytes(msg.payload)
+
+    def _on_subscribe(
+        self, client: Any, userdata: Any, mid: Any, reason_codes: Any, props: Any
+    ) -> None:
+        self._suback_failed = any(rc.is_failure for rc in reason_codes)
+        self._suback.set()
+
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         self._attempt_failed("connection failed")
 
@@ -253,6 +390,33 @@ class MqttPublisher(QueuedPublisher):
             reason,
             self._max_delay,
             quiet=self._closing.is_set(),
+        )
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Home Assistant discovery settings the MQTT publisher needs (None: off)."""
+
+    prefix: str
+    device_id: str
+    name: str
+    model: str
+    sw_version: str
+
+    @classmethod
+    def from_context(cls, context: PublisherContext, state_prefix: str) -> Discovery | None:
+        ha = context.homeassistant
+        if ha is None or not ha.enabled:
+            return None
+        from edgedet import __version__
+
+        device = context.device_id or state_prefix.rsplit("/", 1)[-1]
+        return cls(
+            prefix=ha.prefix.strip("/"),
+            device_id=device,
+            name=ha.name or device,
+            model=context.model_name or "edgedet",
+            sw_version=__version__,
         )
 
 

@@ -42,6 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from edgedet.errors import ConfigError
+from edgedet.events.config import (
+    EventsConfig,
+    HomeAssistantConfig,
+    TrackingConfig,
+    check_events_config,
+    resolve_paths,
+)
+from edgedet.events.zones import ZoneConfig
 from edgedet.models import bundled_model_path
 from edgedet.motion import MotionConfig
 from edgedet.publishers.http import HttpConfig
@@ -114,6 +122,12 @@ class Config:
     http: HttpConfig = section(HttpConfig)
     snapshots: SnapshotsConfig = section(SnapshotsConfig)
     service: ServiceConfig = section(ServiceConfig)
+    tracking: TrackingConfig = section(TrackingConfig)
+    events: EventsConfig = section(EventsConfig)
+    zones: dict[str, ZoneConfig] = setting(
+        {}, doc="named zones: {name: {polygon: [[x, y], ...], labels: [...], inertia: 3}}"
+    )
+    homeassistant: HomeAssistantConfig = section(HomeAssistantConfig)
     motion: MotionConfig = section(MotionConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +197,7 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("source.backoff_initial must not exceed source.backoff_max")
     if cfg.mqtt.password_file and not cfg.mqtt.username:
         raise ConfigError("mqtt.password_file is set but mqtt.username is not; set both")
+    check_events_config(cfg.events, cfg.zones, cfg.homeassistant)
 
 
 def _resolve(cfg: Config) -> Config:
@@ -205,8 +220,11 @@ def _resolve(cfg: Config) -> Config:
     snaps = cfg.snapshots
     if snaps.directory is None:
         snaps = dataclasses.replace(snaps, directory=default_snapshot_dir())
+    events = resolve_paths(
+        cfg.events, _systemd_dir("LOGS_DIRECTORY"), _systemd_dir("STATE_DIRECTORY")
+    )
     return dataclasses.replace(
-        cfg, device_id=device_id, model=model, log=log, mqtt=mqtt, snapshots=snaps
+        cfg, device_id=device_id, model=model, log=log, mqtt=mqtt, snapshots=snaps, events=events
     )
 
 

@@ -60,6 +60,7 @@ from edgedet.sources.capture import CaptureThread, LatestFrameSlot
 
 if TYPE_CHECKING:
     from edgedet.detector import Detector
+    from edgedet.events.pipeline import EventBatch, EventsStage
     from edgedet.publishers import Publisher
     from edgedet.sources import Source
 
@@ -95,6 +96,8 @@ class RunSummary:
     first_detection_s: float | None = None
     first_frame_s: float | None = None
     reason: str = ""
+    events: dict[str, int] = field(default_factory=dict)  # events started, per label
+    tracks: int = 0
 
     @property
     def fps(self) -> float:
@@ -116,6 +119,13 @@ class RunSummary:
             lines.append(f"  detections {sum(self.detections.values())} ({per})")
         else:
             lines.append("  detections 0")
+        if self.events or self.tracks:
+            per = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items()))
+            lines.append(
+                f"  events     {sum(self.events.values())}"
+                + (f" ({per})" if per else "")
+                + f", {self.tracks} tracks"
+            )
         lines.append("  latency ms p50 / p95")
         for stage in STAGES:
             if stage in self.latency_ms:
@@ -149,7 +159,8 @@ def _changed_keys(old: Config, new: Config) -> list[str]:
     out = []
     for section in b:
         if isinstance(b[section], dict):
-            out += [f"{section}.{k}" for k in b[section] if a[section].get(k) != b[section][k]]
+            keys = sorted(set(a[section]) | set(b[section]))  # zones can also disappear
+            out += [f"{section}.{k}" for k in keys if a[section].get(k) != b[section].get(k)]
         elif a[section] != b[section]:
             out.append(section)
     return out
@@ -157,6 +168,17 @@ def _changed_keys(old: Config, new: Config) -> list[str]:
 
 def _reloadable(key: str) -> bool:
     return any(key == r or key.startswith(r + ".") for r in RELOADABLE)
+
+
+class _TrackedObjects:
+    """``edgedet.motion.Presence`` from the events stage: a track is alive (matched, or
+    missed for at most ``tracking.max_age`` processed frames)."""
+
+    def __init__(self, events: EventsStage) -> None:
+        self._tracker = events.tracker
+
+    def objects_present(self) -> bool:
+        return len(self._tracker) > 0
 
 
 class Runner:
@@ -204,6 +226,8 @@ class Runner:
         # before them: the next record's ``dropped`` counts both (nothing lost silently).
         self._pending_skipped = 0
         self._pending_dropped = 0
+        self._events: EventsStage | None = None
+        self._last_display: Any = None  # the last frame, for the snapshots of final events
 
     # -- control from other threads / signal handlers -------------------------------
 
@@ -238,7 +262,10 @@ class Runner:
 
     def _apply_motion(self, cfg: Config) -> None:
         # A fresh background and gate: a reload starts gating over, as a restart would.
-        self._gating = MotionGating(cfg.motion) if cfg.motion.enabled else None
+        # "Objects still present" is the tracker's live tracks when events are on, else
+        # whether the last processed frame had detections (MotionGating's default).
+        presence = _TrackedObjects(self._events) if self._events is not None else None
+        self._gating = MotionGating(cfg.motion, presence) if cfg.motion.enabled else None
 
     def _fit_source(self, source: Source) -> None:
         # Sources that scale in hardware (picamera2's ISP) deliver the model's input size.
@@ -269,15 +296,26 @@ class Runner:
         if self.detector is None:
             self.detector = open_detector(cfg)
         self._apply_model_params(cfg)
-        self._apply_motion(cfg)
         self._fit_source(source)
         source.open()  # a missing camera/file is a start-up error: exit 2
         try:
-            context = PublisherContext(metrics=self.metrics, healthy=self.healthy)
+            self._events = self._events_stage(cfg)
+            self._apply_motion(cfg)
+            context = PublisherContext(
+                metrics=self.metrics,
+                healthy=self.healthy,
+                frames=cfg.log.frames,
+                device_id=cfg.device_id or "",
+                model_name=self._model_name(),
+                homeassistant=cfg.homeassistant,
+            )
             self.publishers = build_publishers(cfg, context)
         except BaseException:
             source.close()
             raise
+        if self._events is not None:
+            # Every configured count, zero, before the first frame (and the HA entities).
+            self._publish_events(self._events.start(), None)
         self._start_capture(source, opened=True)
         self.metrics.set("up", 1.0)
         names = ", ".join(p.name for p in self.publishers) or "none"
@@ -291,6 +329,33 @@ class Runner:
             p["iou_threshold"],
             names,
         )
+
+    def _model_name(self) -> str:
+        card = getattr(self.detector, "card", None)
+        return str(getattr(card, "name", "") or getattr(self.detector, "model_path", ""))
+
+    def _events_stage(self, cfg: Config) -> EventsStage | None:
+        if cfg.homeassistant.enabled and not (cfg.events.enabled and cfg.mqtt.enabled):
+            log.warning(
+                "homeassistant.enabled has no effect without events.enabled and mqtt.enabled"
+            )
+        if not cfg.events.enabled:
+            return None
+        from edgedet.events.pipeline import EventsStage
+
+        return EventsStage(
+            cfg.events, cfg.tracking, cfg.zones, tuple(self.detector.labels), cfg.device_id or ""
+        )
+
+    def _publish_events(self, batch: EventBatch, frame: Any) -> None:
+        for record in batch.events:
+            self.metrics.inc("events_total", type=record["type"])
+            if record["type"] == "new":
+                self.summary.events[record["label"]] = (
+                    self.summary.events.get(record["label"], 0) + 1
+                )
+        for publisher in self.publishers:
+            publisher.publish_events(batch, frame)
 
     def _install_signals(self) -> list[tuple[int, Any]]:
         if not self.install_signals or threading.current_thread() is not threading.main_thread():
@@ -504,6 +569,11 @@ class Runner:
         t0 = time.perf_counter()
         for publisher in self.publishers:
             publisher.publish(record, display, detections)
+        if self._events is not None:
+            batch = self._events.process(detections, frame.ts)
+            if batch:
+                self._publish_events(batch, display)
+            self._last_display = display
         publish_s = time.perf_counter() - t0
         for stage in ("preprocess", "invoke", "postprocess"):
             metrics.observe("stage_latency_seconds", timing.get(stage, 0.0) / 1000.0, stage=stage)
@@ -523,6 +593,10 @@ class Runner:
         self.notifier.stopping()
         if self.capture is not None:
             self.capture.stop(timeout=1.0)
+        if self._events is not None and self.publishers:
+            # A finite run (or a stop) ends every open event before the publishers close.
+            self._publish_events(self._events.finish(), self._last_display)
+            self.summary.tracks = self._events.tracks_started
         for publisher in self.publishers:  # the JSONL log first: records matter most
             remaining = max(0.2, deadline - time.monotonic())
             try:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
-
-
-def edgedet(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "edgedet", *args], capture_output=True, text=True, timeout=120
-    )
+from support.service import run_edgedet
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +22,7 @@ def frame_files(sample_frames, tmp_path_factory):
 
 
 def test_json_lines_follow_the_record_contract(frame_files):
-    result = edgedet("detect", *frame_files, "--json", "--min-score", "0.3")
+    result = run_edgedet("detect", *frame_files, "--json", "--min-score", "0.3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == len(frame_files)
@@ -51,15 +44,15 @@ def test_json_lines_follow_the_record_contract(frame_files):
 
 
 def test_raising_min_score_keeps_a_subset(frame_files):
-    low = json.loads(edgedet("detect", frame_files[0], "--json", "--min-score", "0.3").stdout)
-    high = json.loads(edgedet("detect", frame_files[0], "--json", "--min-score", "0.6").stdout)
+    low = json.loads(run_edgedet("detect", frame_files[0], "--json", "--min-score", "0.3").stdout)
+    high = json.loads(run_edgedet("detect", frame_files[0], "--json", "--min-score", "0.6").stdout)
     low_boxes = {tuple(d["box"]) for d in low["detections"]}
     assert {tuple(d["box"]) for d in high["detections"]} <= low_boxes
     assert all(d["score"] >= 0.6 for d in high["detections"])
 
 
 def test_annotate_writes_images_with_boxes_drawn(frame_files, tmp_path):
-    result = edgedet("detect", frame_files[0], "--annotate", str(tmp_path / "out"))
+    result = run_edgedet("detect", frame_files[0], "--annotate", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "person" in result.stdout  # the readable table
     written = cv2.imread(str(tmp_path / "out" / "frame0.png"))
@@ -82,8 +75,24 @@ def test_bad_input_is_one_line_and_exit_code_2(frame_files, tmp_path, args, mess
     labels = tmp_path / "labels.txt"
     labels.write_text("person\ncar\ndog\n")
     args = [a.format(img=frame_files[0], labels=labels) for a in args]
-    result = edgedet("detect", *args)
+    result = run_edgedet("detect", *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_printed_score_passed_back_as_min_score_returns_the_detection(frame_files):
+    """Scores are printed rounded down, so ``--min-score <printed score>`` keeps the
+    detection (rounded to nearest, a printed 0.8129 for 0.81288 would lose it)."""
+    first = json.loads(run_edgedet("detect", frame_files[0], "--json", "--min-score", "0.3").stdout)
+    detections = first["detections"]
+    assert detections, "the pedestrian clip should yield people"
+    # The lowest score of each run is the one a threshold can lose; try three.
+    for d in sorted(detections, key=lambda d: d["score"])[:3]:
+        again = run_edgedet("detect", frame_files[0], "--json", "--min-score", str(d["score"]))
+        assert again.returncode == 0, again.stderr
+        found = json.loads(again.stdout)["detections"]
+        assert d in found, (d, found)
+        text = run_edgedet("detect", frame_files[0], "--min-score", str(d["score"])).stdout
+        assert f"{d['score']:.4f}" in text

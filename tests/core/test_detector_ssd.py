@@ -4,22 +4,20 @@ independent float64 reference computed from the same interpreter's raw outputs."
 
 from __future__ import annotations
 
+import modelfactory
 import numpy as np
 import pytest
+from support.reference import reference_nms
 
 from edgedet.decoders.anchors import ssd_anchors
 from edgedet.detector import Detector
 
-tiny_ssd = pytest.importorskip("tiny_ssd")
 
-
-@pytest.fixture(scope="module", params=["float", "uint8", "int8"])
+@pytest.fixture(scope="module", params=modelfactory.QUANT_VARIANTS)
 def tiny_model(request, tmp_path_factory):
     pytest.importorskip("tensorflow")
     out = tmp_path_factory.mktemp(f"ssd_{request.param}")
-    return tiny_ssd.build(
-        out, quantized=request.param != "float", io=request.param, name=f"tiny_{request.param}"
-    )
+    return modelfactory.build_tiny_ssd(out, quant=request.param, name=f"tiny_{request.param}")
 
 
 def reference_detections(raw_boxes, raw_scores, box_q, score_q, min_score, iou, per_class):
@@ -31,7 +29,7 @@ def reference_detections(raw_boxes, raw_scores, box_q, score_q, min_score, iou, 
 
     enc = deq(raw_boxes.reshape(-1, 4), box_q)
     probs = 1.0 / (1.0 + np.exp(-deq(raw_scores.reshape(enc.shape[0], -1), score_q)))
-    anchors = ssd_anchors(tiny_ssd.ANCHORS).astype(np.float64)
+    anchors = ssd_anchors(modelfactory.TINY_SSD_ANCHORS).astype(np.float64)
     yc = enc[:, 0] / 10 * anchors[:, 2] + anchors[:, 0]
     xc = enc[:, 1] / 10 * anchors[:, 3] + anchors[:, 1]
     h = np.exp(enc[:, 2] / 5) * anchors[:, 2]
@@ -42,21 +40,16 @@ def reference_detections(raw_boxes, raw_scores, box_q, score_q, min_score, iou, 
         for a in range(probs.shape[0])
         for c in range(probs.shape[1] - 1)
         if probs[a, c + 1] >= min_score
+        and boxes[a, 2] > boxes[a, 0]  # boxes with no area left after clipping go
+        and boxes[a, 3] > boxes[a, 1]
     ]
-    cands.sort(key=lambda t: -t[0])
-
-    def iou_of(b1, b2):
-        ih = max(0.0, min(b1[2], b2[2]) - max(b1[0], b2[0]))
-        iw = max(0.0, min(b1[3], b2[3]) - max(b1[1], b2[1]))
-        inter = ih * iw
-        union = (b1[2] - b1[0]) * (b1[3] - b1[1]) + (b2[2] - b2[0]) * (b2[3] - b2[1]) - inter
-        return inter / union if union > 0 else 0.0
-
-    kept = []
-    for score, a, c in cands:
-        if all((per_class and kc != c) or iou_of(boxes[a], boxes[ka]) <= iou for _, ka, kc in kept):
-            kept.append((score, a, c))
-    return [(s, c, boxes[a]) for s, a, c in kept]
+    kept = reference_nms(
+        np.array([boxes[a] for _, a, _ in cands]).reshape(-1, 4),
+        np.array([score for score, _, _ in cands]),
+        iou,
+        [c for _, _, c in cands] if per_class else None,
+    )
+    return [(cands[k][0], cands[k][2], boxes[cands[k][1]]) for k in kept]
 
 
 @pytest.mark.parametrize("per_class", [True, False])
@@ -110,7 +103,9 @@ def test_direct_input_write_equals_set_tensor(tiny_model):
     detector = Detector.open(tiny_model)
     frame = np.random.default_rng(1).integers(0, 256, (40, 50, 3), dtype=np.uint8)
     direct, _ = detector.raw_outputs(frame)
-    buf = np.zeros((1, tiny_ssd.SIZE, tiny_ssd.SIZE, 3), detector.input_dtype)
+    buf = np.zeros(
+        (1, modelfactory.TINY_SSD_SIZE, modelfactory.TINY_SSD_SIZE, 3), detector.input_dtype
+    )
     detector.preprocessor(frame, buf[0])
     interp = detector._interpreter
     interp.set_tensor(detector._input_index, buf)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from support.service import run_edgedet
 
 from edgedet.detector import Detector
 from edgedet.errors import BackendError, ConfigError, InputError, ModelError
@@ -137,12 +138,7 @@ def test_model_whose_outputs_match_no_decoder_is_one_line_exit_2(tmp_path, sampl
     model.write_bytes(classifier)
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), sample_frames[0])
-    result = subprocess.run(
-        [sys.executable, "-m", "edgedet", "detect", str(image), "--model", str(model)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_edgedet("detect", str(image), "--model", str(model))
     assert result.returncode == 2
     assert "match no known detector head" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -1,7 +1,7 @@
 """Plain references for decoder tests, sharing no code with the decoders.
 
 Dequantize everything, compute every score, filter with a comparison, decode every box,
-and run greedy NMS as a Python loop straight from DESIGN.md.
+and run greedy NMS as a Python loop straight from DESIGN.md (tests/support/reference.py).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import modelfactory
 import numpy as np
+from support.reference import reference_dequantize, reference_nms, reference_to_frame
 
 from edgedet.decoders.base import FrameGeometry, TensorInfo
 
@@ -22,46 +23,15 @@ def run(path: Path, image: np.ndarray) -> tuple[list[TensorInfo], list[np.ndarra
 
 def ref_dequantize(raw: np.ndarray, info: TensorInfo) -> np.ndarray:
     """Every value as the runtime dequantizes it: ``(code - zero_point) * scale``, float32."""
-    if info.scale is None:
-        return raw.astype(np.float32)
-    return (raw.astype(np.float32) - np.float32(info.zero_point)) * np.float32(info.scale)
+    return reference_dequantize(raw, info.scale, info.zero_point)
 
 
-def ref_iou(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.astype(np.float64)
-    b = b.astype(np.float64)
-    inter_h = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter_w = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = inter_h * inter_w
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def ref_nms(
-    boxes: np.ndarray,
-    scores: np.ndarray,
-    classes: np.ndarray,
-    iou_threshold: float,
-    agnostic: bool,
-    max_detections: int,
-) -> list[int]:
-    """Greedy NMS of DESIGN.md as a loop: by descending score (stable), suppress IoU > t."""
-    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
-    kept: list[int] = []
-    for i in order:
-        if any(
-            (agnostic or classes[k] == classes[i]) and ref_iou(boxes[k], boxes[i]) > iou_threshold
-            for k in kept
-        ):
-            continue
-        kept.append(i)
-    return kept[:max_detections]
-
-
-def ref_to_frame(boxes: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
-    offset = np.float32([geometry.y_offset, geometry.x_offset] * 2)
-    extent = np.float32([geometry.y_extent, geometry.x_extent] * 2)
-    return np.clip((boxes.astype(np.float32) - offset) / extent, 0.0, 1.0)
+def ref_to_frame(boxes: np.ndarray, geometry: FrameGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Frame boxes clipped to [0, 1], and the mask of those with area left (see
+    `support.reference.reference_to_frame`)."""
+    return reference_to_frame(
+        boxes, (geometry.y_offset, geometry.x_offset), (geometry.y_extent, geometry.x_extent)
+    )
 
 
 def letterbox_geometry(frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> FrameGeometry:
@@ -126,13 +96,16 @@ def ref_yolo(
         width, height = np.float32(geometry.input_width), np.float32(geometry.input_height)
         cx, w, cy, h = cx / width, w / width, cy / height, h / height
     boxes = np.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], axis=1).reshape(-1, 4)
-    boxes = ref_to_frame(boxes, geometry)
-    kept = ref_nms(boxes, scores, np.array(classes), iou_threshold, agnostic, max_detections)
-    return (
-        boxes[kept],
-        scores[kept],
-        np.array(classes, np.int64)[kept],
-    )
+    boxes, visible = ref_to_frame(boxes, geometry)
+    rows = np.flatnonzero(visible)
+    classes = np.array(classes, np.int64)
+    kept = rows[
+        reference_nms(
+            boxes[rows], scores[rows], iou_threshold, None if agnostic else classes[rows],
+            max_detections,
+        )
+    ]  # fmt: skip
+    return boxes[kept], scores[kept], classes[kept]
 
 
 def yolo_head_values(
@@ -189,11 +162,12 @@ def ref_postprocess(
     count = int(round(float(values("output_0").reshape(-1)[0])))
     scores = values("output_1")[0, :count]
     classes = np.round(values("output_2")[0, :count]).astype(np.int64)
-    boxes = ref_to_frame(values("output_3")[0, :count], geometry)
-    keep = [i for i in range(count) if scores[i] >= np.float32(min_score)]
-    kept = ref_nms(
-        boxes[keep], scores[keep], classes[keep], iou_threshold, agnostic, max_detections
-    )
+    boxes, visible = ref_to_frame(values("output_3")[0, :count], geometry)
+    keep = [i for i in range(count) if scores[i] >= np.float32(min_score) and visible[i]]
+    kept = reference_nms(
+        boxes[keep], scores[keep], iou_threshold, None if agnostic else classes[keep],
+        max_detections,
+    )  # fmt: skip
     rows = np.array(keep, np.int64)[kept]
     return boxes[rows], scores[rows], classes[rows]
 

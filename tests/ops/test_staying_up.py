@@ -11,9 +11,10 @@ import json
 import shutil
 from pathlib import Path
 
-import edgedet_test_broker as mb
-import edgedet_test_service as sp
 import pytest
+import support.broker as mb
+import support.service as sp
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -54,8 +55,8 @@ def test_broker_down_at_start_then_started_then_sigterm_flushes_and_says_offline
     sub = None
     try:
         # No broker: inference runs, records reach the log, failed attempts are counted.
-        mb.wait_until(lambda: svc.metric("edgedet_frames_total") >= 10, 60, "frames")
-        mb.wait_until(
+        wait_for(lambda: svc.metric("edgedet_frames_total") >= 10, 60, "frames")
+        wait_for(
             lambda: svc.metric('edgedet_publish_errors_total{publisher="mqtt"}') >= 1,
             30,
             "a failed MQTT connection attempt to be counted",
@@ -65,14 +66,14 @@ def test_broker_down_at_start_then_started_then_sigterm_flushes_and_says_offline
 
         stopped_broker.start()
         sub = mb.Subscriber(stopped_broker.port, PREFIX + "/#")
-        mb.wait_until(lambda: len(mqtt_frames(sub)) >= 5, 60, "records over MQTT")
+        wait_for(lambda: len(mqtt_frames(sub)) >= 5, 60, "records over MQTT")
         assert mb.retained(stopped_broker.port, PREFIX + "/status") == b"online"
         assert svc.metric('edgedet_publisher_connected{publisher="mqtt"}') == 1
 
         assert svc.terminate(within=5.0) == 0
     finally:
         svc.kill()
-    mb.wait_until(
+    wait_for(
         lambda: sub.payloads(PREFIX + "/status")[-1:] == [b"offline"],
         10,
         "offline on the status topic",
@@ -98,15 +99,15 @@ def test_broker_killed_mid_run_and_restarted_inference_and_log_continue_mqtt_res
     sub = mb.Subscriber(broker.port, PREFIX + "/detections")
     svc = start(tmp_path, clip, "--log", str(log), "--mqtt", f"127.0.0.1:{broker.port}")
     try:
-        mb.wait_until(lambda: len(mqtt_frames(sub)) >= 5, 60, "records over MQTT")
+        wait_for(lambda: len(mqtt_frames(sub)) >= 5, 60, "records over MQTT")
         broker.kill()
-        mb.wait_until(
+        wait_for(
             lambda: svc.metric('edgedet_publisher_connected{publisher="mqtt"}') == 0,
             30,
             "the service to notice the broker is gone",
         )
         during = svc.metric("edgedet_frames_total")
-        mb.wait_until(
+        wait_for(
             lambda: svc.metric("edgedet_frames_total") >= during + 20,
             60,
             "inference to continue without the broker",
@@ -114,14 +115,14 @@ def test_broker_killed_mid_run_and_restarted_inference_and_log_continue_mqtt_res
         assert svc.get("/healthz")[0] == 200
 
         broker.start()
-        mb.wait_until(
+        wait_for(
             lambda: svc.metric('edgedet_publisher_connected{publisher="mqtt"}') == 1,
             60,
             "the service to reconnect",
         )
-        mb.wait_until(lambda: sub.subscriptions >= 2, 30, "the subscriber to resubscribe")
+        wait_for(lambda: sub.subscriptions >= 2, 30, "the subscriber to resubscribe")
         resumed_after = svc.metric("edgedet_frames_total")
-        mb.wait_until(lambda: max(mqtt_frames(sub)) > resumed_after, 60, "MQTT to resume")
+        wait_for(lambda: max(mqtt_frames(sub)) > resumed_after, 60, "MQTT to resume")
         assert svc.metric('edgedet_publish_reconnects_total{publisher="mqtt"}') == 1
         assert svc.terminate(within=5.0) == 0
     finally:
@@ -139,14 +140,14 @@ def test_disk_full_log_is_counted_in_metrics_and_the_service_continues(
 ) -> None:
     svc = start(tmp_path, clip, "--log", "/dev/full")
     try:
-        mb.wait_until(
+        wait_for(
             lambda: svc.metric('edgedet_publish_errors_total{publisher="log"}') >= 10,
             60,
             "log write failures to be counted",
         )
         errors = svc.metric('edgedet_publish_errors_total{publisher="log"}')
         frames = svc.metric("edgedet_frames_total")
-        mb.wait_until(
+        wait_for(
             lambda: svc.metric("edgedet_frames_total") >= frames + 10,
             60,
             "the service to keep processing frames",
@@ -170,10 +171,10 @@ def test_log_directory_replaced_mid_run_is_counted_and_writing_resumes(
     log = logs / "det.jsonl"
     svc = start(tmp_path, clip, "--log", str(log))
     try:
-        mb.wait_until(lambda: len(sp.read_log(log)) >= 10, 60, "records in the log")
+        wait_for(lambda: len(sp.read_log(log)) >= 10, 60, "records in the log")
         shutil.rmtree(logs)
         logs.write_text("someone put a file here")  # the log's directory is now unusable
-        mb.wait_until(
+        wait_for(
             lambda: svc.metric('edgedet_publish_errors_total{publisher="log"}') >= 5,
             60,
             "write failures to be counted",
@@ -182,7 +183,7 @@ def test_log_directory_replaced_mid_run_is_counted_and_writing_resumes(
         broken_at = svc.metric("edgedet_frames_total")
         logs.unlink()
         logs.mkdir()
-        mb.wait_until(lambda: len(sp.read_log(log)) >= 5, 60, "the log to be written again")
+        wait_for(lambda: len(sp.read_log(log)) >= 5, 60, "the log to be written again")
         assert svc.terminate(within=5.0) == 0
     finally:
         svc.kill()

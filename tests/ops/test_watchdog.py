@@ -6,17 +6,17 @@ WATCHDOG_USEC set as systemd would, notifying a real AF_UNIX datagram socket.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
-import edgedet_test_broker as mb
-import edgedet_test_service as sp
 import numpy as np
 import pytest
+import support.service as sp
+from support.service import NotifyListener
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -74,42 +74,6 @@ class MjpegCamera:
         self.server.server_close()
 
 
-class NotifyListener:
-    """A bound AF_UNIX datagram socket recording every sd_notify message it receives."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.1)
-        self.messages: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            with self._lock:
-                self.messages.append(data.decode())
-
-    def all(self) -> list[str]:
-        with self._lock:
-            return list(self.messages)
-
-    def count(self, message: str) -> int:
-        return sum(m == message for m in self.all())
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
 def test_stalled_source_turns_healthz_503_and_stops_watchdog_pings(tmp_path: Path) -> None:
     camera = MjpegCamera()
     notify = NotifyListener(tmp_path / "notify.sock")
@@ -134,13 +98,13 @@ def test_stalled_source_turns_healthz_503_and_stops_watchdog_pings(tmp_path: Pat
         env=env,
     )
     try:
-        mb.wait_until(lambda: notify.count("WATCHDOG=1") >= 3, 60, "watchdog pings")
+        wait_for(lambda: notify.count("WATCHDOG=1") >= 3, 60, "watchdog pings")
         assert notify.all()[0] == "READY=1"
         assert notify.count("READY=1") == 1
         assert svc.get("/healthz")[0] == 200
 
         camera.stalled.set()
-        mb.wait_until(lambda: svc.get("/healthz")[0] == 503, 30, "/healthz to report the stall")
+        wait_for(lambda: svc.get("/healthz")[0] == 503, 30, "/healthz to report the stall")
         # Let the listener read a ping sent just before the service turned unhealthy.
         time.sleep(0.5)
         pings = notify.count("WATCHDOG=1")
@@ -149,13 +113,13 @@ def test_stalled_source_turns_healthz_503_and_stops_watchdog_pings(tmp_path: Pat
         assert svc.get("/healthz")[0] == 503
 
         camera.stalled.clear()
-        mb.wait_until(lambda: svc.get("/healthz")[0] == 200, 60, "recovery after the stall")
-        mb.wait_until(lambda: notify.count("WATCHDOG=1") > pings, 30, "pings to resume")
+        wait_for(lambda: svc.get("/healthz")[0] == 200, 60, "recovery after the stall")
+        wait_for(lambda: notify.count("WATCHDOG=1") > pings, 30, "pings to resume")
         assert svc.terminate(within=5.0) == 0
     finally:
         svc.kill()
         camera.close()
-    mb.wait_until(lambda: "STOPPING=1" in notify.all(), 5, "STOPPING=1")
+    wait_for(lambda: "STOPPING=1" in notify.all(), 5, "STOPPING=1")
     messages = notify.all()
     notify.close()
     assert any(m.startswith("STATUS=") for m in messages)

@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.reference import reference_nms
 
 from edgedet.postprocess import box_iou, nms
 from edgedet.postprocess import suppression as nms_module
 
 
-def reference_iou(a: list[float], b: list[float]) -> float:
-    """DESIGN.md's IoU, written out in Python floats."""
-    ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ih * iw
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def reference_nms(boxes, scores, iou_threshold, class_ids=None, max_detections=None):
-    """DESIGN.md's greedy NMS as the plainest possible loop."""
-    boxes = [[float(v) for v in box] for box in np.asarray(boxes)]
-    scores = [float(s) for s in np.asarray(scores)]
-    order = sorted((i for i in range(len(scores)) if not math.isnan(scores[i])),
-                   key=lambda i: -scores[i])  # fmt: skip
-    kept: list[int] = []
-    for i in order:
-        suppressed = any(
-            (class_ids is None or class_ids[k] == class_ids[i])
-            and reference_iou(boxes[k], boxes[i]) > iou_threshold
-            for k in kept
-        )
-        if not suppressed:
-            kept.append(i)
-    return kept if max_detections is None else kept[: max(max_detections, 0)]
-
-
 @contextmanager
 def small_blocks(**values: int):
-    """Run nms with other size limits (module constants without the underscore), so the
-    paths large N takes (several blocks, chunked suppression, grouping by class, the
-    Python loop handing over to the vectorized path) run on small N."""
+    """Run nms with other size limits (module constants without the underscore), so both
+    paths run on the same inputs and the large-N steps (several blocks, chunked
+    suppression passes) run on small N."""
     saved = {name: getattr(nms_module, "_" + name) for name in values}
     for name, value in values.items():
         setattr(nms_module, "_" + name, value)
@@ -56,20 +31,12 @@ def small_blocks(**values: int):
             setattr(nms_module, "_" + name, value)
 
 
-NO_PYTHON = {"PYTHON_MAX": 0, "PYTHON_MAX_AGNOSTIC": 0}
 PATHS = {
     "defaults": {},
-    "vectorized": NO_PYTHON,
-    "blocks of 3, chunks of 4": {"BLOCK": 3, "MAX_ELEMENTS": 4, **NO_PYTHON},
-    "grouping by class": {"BLOCK": 4, "GROUP_ABOVE": 3, **NO_PYTHON},
-    "python hands over": {
-        "BLOCK": 3,
-        "GROUP_ABOVE": 5,
-        "PYTHON_MAX_AGNOSTIC": 256,
-        "PYTHON_WORK": 0,
-        "PYTHON_WORK_BASE": 3,
-    },
-    "python only": {"PYTHON_MAX_AGNOSTIC": 256, "PYTHON_WORK_BASE": 10**9},
+    "loop only": {"SMALL": 10**6},
+    "vectorized": {"SMALL": 0},
+    "blocks of 3, chunks of 4": {"SMALL": 0, "BLOCK": 3, "MAX_ELEMENTS": 4},
+    "blocks of 1": {"SMALL": 0, "BLOCK": 1, "MAX_ELEMENTS": 1},
 }
 
 
@@ -227,3 +194,43 @@ def test_negative_threshold_suppresses_even_at_iou_zero(path):
         assert nms(boxes, scores, -0.25).tolist() == [0]
         assert nms(boxes, scores, 0.0).tolist() == [0, 1, 2]
         assert nms(boxes, scores, -0.25, np.array([0, 1, 0])).tolist() == [0, 1]
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU (len(a), len(b)) in float64, written out independently of edgedet."""
+    a, b = a.astype(np.float64)[:, None], b.astype(np.float64)[None]
+    ih = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    iw = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = ih * iw
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@pytest.mark.parametrize("per_class", [True, False])
+def test_twenty_thousand_candidates_stay_within_16_mib_and_are_greedy(per_class):
+    rng = np.random.default_rng(11)
+    boxes, scores, classes = clustered_candidates(rng, objects=500, per_object=40, classes=80)
+    assert len(boxes) == 20_000
+    class_ids = classes if per_class else None
+    tracemalloc.start()
+    try:
+        kept = nms(boxes, scores, 0.5, class_ids)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    # Greedy NMS is the one set where a candidate is kept exactly when no kept candidate
+    # ranked before it (of its class) overlaps it with IoU > threshold; kept in rank order.
+    rank = np.empty(len(scores), np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+    assert np.all(np.diff(rank[kept]) > 0)
+    suppressed = np.zeros(len(scores), bool)
+    for start in range(0, len(scores), 2000):
+        cols = np.arange(start, min(start + 2000, len(scores)))
+        hit = pairwise_iou(boxes[kept], boxes[cols]) > 0.5
+        hit &= rank[kept][:, None] < rank[cols]
+        if per_class:
+            hit &= classes[kept][:, None] == classes[cols]
+        suppressed[cols] = hit.any(axis=0)
+    assert np.flatnonzero(~suppressed).tolist() == sorted(kept.tolist())

@@ -301,13 +301,6 @@ def test_quantized_best_class_equals_activate_then_argmax(dtype, scale, zero_poi
     check_best_class(dtype, scale, zero_point, activation)
 
 
-def test_quantized_best_class_without_the_monotone_shortcut(monkeypatch):
-    # The per-entry lookup used if a code table were ever not monotone gives the same.
-    monkeypatch.setattr(scores_module, "_first_equal_code", lambda *key: None)
-    check_best_class(np.uint8, 0.5, 0, "sigmoid")
-    check_best_class(np.int8, 0.13725491, 5, "sigmoid")
-
-
 @pytest.mark.parametrize("activation", ["none", "sigmoid"])
 def test_float_best_class_equals_activate_then_argmax(activation):
     rng = np.random.default_rng(6)

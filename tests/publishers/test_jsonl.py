@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.waiting import wait_for
 
 from edgedet.detections import Detections
 from edgedet.metrics import Metrics
@@ -188,15 +189,6 @@ def test_filling_a_real_filesystem_never_leaves_half_a_record(tiny_tmpfs: Path) 
     assert len(written) + dropped == 200  # every record is either whole in the file or dropped
     frames = [r["frame"] for r in written]
     assert frames == sorted(set(frames)) and frames[0] == 0
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("how", ["deleted", "moved"])

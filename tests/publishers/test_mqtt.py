@@ -10,16 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import edgedet_test_broker as mb
 import numpy as np
 import pytest
+import support.broker as mb
+from support.waiting import wait_for
 
 from edgedet.detections import Detections
 from edgedet.errors import ConfigError
 from edgedet.metrics import Metrics
 from edgedet.publishers.mqtt import MqttPublisher
 
-pytest.importorskip("paho.mqtt.client")
 pytestmark = pytest.mark.mosquitto
 
 FRAME = np.zeros((4, 4, 3), np.uint8)
@@ -61,14 +61,14 @@ def test_records_status_and_stats_reach_a_subscriber(broker: mb.Broker) -> None:
     metrics.inc("frames_total", 3)
     pub = make(broker.port, metrics, stats_interval=0.2)
     try:
-        mb.wait_until(lambda: pub.connected, what="publisher to connect")
+        wait_for(lambda: pub.connected, what="publisher to connect")
         for i in range(20):
             pub.publish(record(i), FRAME, NONE)
-        mb.wait_until(lambda: len(sub.on(PREFIX + "/detections")) == 20, what="20 records")
-        mb.wait_until(lambda: sub.on(PREFIX + "/stats"), what="a stats message")
+        wait_for(lambda: len(sub.on(PREFIX + "/detections")) == 20, what="20 records")
+        wait_for(lambda: sub.on(PREFIX + "/stats"), what="a stats message")
     finally:
         pub.close()
-    mb.wait_until(lambda: b"offline" in sub.payloads(PREFIX + "/status"), what="offline")
+    wait_for(lambda: b"offline" in sub.payloads(PREFIX + "/status"), what="offline")
     sub.close()
 
     received = [json.loads(p) for p in sub.payloads(PREFIX + "/detections")]
@@ -85,7 +85,7 @@ def test_records_status_and_stats_reach_a_subscriber(broker: mb.Broker) -> None:
 def test_status_online_is_retained_while_running(broker: mb.Broker) -> None:
     pub = make(broker.port)
     try:
-        mb.wait_until(lambda: pub.connected, what="publisher to connect")
+        wait_for(lambda: pub.connected, what="publisher to connect")
         assert mb.retained(broker.port, PREFIX + "/status") == b"online"
     finally:
         pub.close()
@@ -112,10 +112,10 @@ def test_last_will_marks_a_killed_service_offline(broker: mb.Broker) -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "connected"
-        mb.wait_until(lambda: sub.payloads(PREFIX + "/status") == [b"online"], what="online")
+        wait_for(lambda: sub.payloads(PREFIX + "/status") == [b"online"], what="online")
         os.kill(child.pid, signal.SIGKILL)  # no clean close: only the will can say offline
         child.wait(10)
-        mb.wait_until(
+        wait_for(
             lambda: sub.payloads(PREFIX + "/status") == [b"online", b"offline"],
             what="the last will",
         )
@@ -136,21 +136,21 @@ def test_broker_down_at_start_then_started_delivers_the_queued_records(
         try:
             for i in range(10):
                 pub.publish(record(i), FRAME, NONE)
-            mb.wait_until(
+            wait_for(
                 lambda: metrics.get("publish_errors_total", publisher="mqtt") >= 2,
                 what="failed attempts",
             )
             assert not pub.connected
             stopped_broker.start()
-            mb.wait_until(lambda: pub.connected, what="publisher to connect after start")
+            wait_for(lambda: pub.connected, what="publisher to connect after start")
             # The records queued during the outage went out, in order, once connected.
-            mb.wait_until(
+            wait_for(
                 lambda: stopped_broker.received("det-1", PREFIX + "/detections") == 10,
                 what="the broker to receive the 10 queued records",
             )
             sub = mb.Subscriber(stopped_broker.port, PREFIX + "/detections")
             pub.publish(record(10), FRAME, NONE)
-            mb.wait_until(lambda: sub.on(PREFIX + "/detections"), what="a live record")
+            wait_for(lambda: sub.on(PREFIX + "/detections"), what="a live record")
             sub.close()
         finally:
             pub.close()
@@ -168,25 +168,25 @@ def test_broker_killed_and_restarted_reconnects_and_resumes(
     with caplog.at_level(logging.INFO, logger="edgedet.publishers.mqtt"):
         pub = make(broker.port, metrics)
         try:
-            mb.wait_until(lambda: pub.connected, what="publisher to connect")
+            wait_for(lambda: pub.connected, what="publisher to connect")
             for i in range(5):
                 pub.publish(record(i), FRAME, NONE)
-            mb.wait_until(lambda: len(sub.on(PREFIX + "/detections")) == 5, what="5 records")
+            wait_for(lambda: len(sub.on(PREFIX + "/detections")) == 5, what="5 records")
 
             broker.kill()
-            mb.wait_until(lambda: not pub.connected, what="publisher to notice")
+            wait_for(lambda: not pub.connected, what="publisher to notice")
             for i in range(5, 10):
                 pub.publish(record(i), FRAME, NONE)  # queued while the broker is gone
             broker.start()
-            mb.wait_until(lambda: pub.connected, what="publisher to reconnect")
+            wait_for(lambda: pub.connected, what="publisher to reconnect")
             # The broker log spans both runs: 5 records before the kill, 5 queued ones after.
-            mb.wait_until(
+            wait_for(
                 lambda: broker.received("det-1", PREFIX + "/detections") == 10,
                 what="the restarted broker to receive the queued records",
             )
-            mb.wait_until(lambda: sub.subscriptions >= 2, what="subscriber to resubscribe")
+            wait_for(lambda: sub.subscriptions >= 2, what="subscriber to resubscribe")
             pub.publish(record(10), FRAME, NONE)
-            mb.wait_until(
+            wait_for(
                 lambda: any(
                     json.loads(p)["frame"] == 10 for p in sub.payloads(PREFIX + "/detections")
                 ),
@@ -237,8 +237,8 @@ def test_credentials_from_a_password_file_and_never_logged(
         with caplog.at_level(logging.DEBUG):
             ok = make(b.port, username="edge", password_file=good, client_id="ok")
             refused = make(b.port, username="edge", password_file=bad, client_id="refused")
-            mb.wait_until(lambda: ok.connected, what="the right password to be accepted")
-            mb.wait_until(
+            wait_for(lambda: ok.connected, what="the right password to be accepted")
+            wait_for(
                 lambda: refused.metrics.get("publish_errors_total", publisher="mqtt") >= 1,
                 what="the wrong one refused",
             )

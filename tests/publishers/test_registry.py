@@ -35,13 +35,15 @@ def test_the_enabled_sections_are_built_from_their_config_in_registry_order(
             Override("snapshots.enabled", "true", "--set"),
             Override("snapshots.directory", str(tmp_path / "snaps"), "--set"),
             Override("snapshots.keep", "7", "--set"),
+            Override("events.log_path", str(tmp_path / "events.jsonl"), "--set"),
         ],
     )
     built = build_publishers(cfg, PublisherContext(metrics=Metrics(), healthy=lambda: True))
     try:
-        assert [p.name for p in built] == ["log", "http", "snapshot"]
-        log, http, snaps = built
+        assert [p.name for p in built] == ["log", "events", "http", "snapshot"]
+        log, events, http, snaps = built
         assert log.path == tmp_path / "det.jsonl" and log.max_bytes == 2048
+        assert events.path == tmp_path / "events.jsonl"
         assert http.host == "127.0.0.1" and http.port > 0
         assert snaps.directory == tmp_path / "snaps" and snaps.keep == 7
     finally:
@@ -58,6 +60,7 @@ def test_a_publisher_failing_to_start_closes_the_ones_already_built(tmp_path: Pa
             None,
             [
                 Override("log.path", str(tmp_path / "det.jsonl"), "--log"),
+                Override("events.log_path", str(tmp_path / "events.jsonl"), "--set"),
                 Override("http.port", str(port), "--http"),
             ],
         )

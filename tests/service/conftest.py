@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from runhelpers import edgedet_cmd, run_env
+from support.service import clean_env, edgedet_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def spawn(tmp_path):
         err = open(tmp_path / f"stderr{len(procs)}.txt", "w+")  # noqa: SIM115 (closed below)
         out = open(tmp_path / f"stdout{len(procs)}.txt", "w+")  # noqa: SIM115
         proc = subprocess.Popen(
-            edgedet_cmd("run", *args), stdout=out, stderr=err, env=env or run_env(), cwd=tmp_path
+            edgedet_cmd("run", *args), stdout=out, stderr=err, env=env or clean_env(), cwd=tmp_path
         )
         proc.stderr_path = Path(err.name)  # type: ignore[attr-defined]
         proc.stdout_path = Path(out.name)  # type: ignore[attr-defined]

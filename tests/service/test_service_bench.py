@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 
-from runhelpers import edgedet_cmd, run_env
+from support.service import run_edgedet
 
 from edgedet.cli.bench import update_section
 
 
 def test_bench_reports_stages_rates_memory_and_no_tensorflow(tmp_path, run_model, clip_factory):
-    proc = subprocess.run(
-        edgedet_cmd(
-            "bench",
-            "--frames",
-            "30",
-            "--json",
-            "--model",
-            str(run_model),
-            "--source",
-            str(clip_factory(20)),
-            "--threads",
-            "2",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=run_env(),
+    proc = run_edgedet(
+        "bench",
+        "--frames",
+        "30",
+        "--json",
+        "--model",
+        str(run_model),
+        "--source",
+        str(clip_factory(20)),
+        "--threads",
+        "2",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -65,13 +58,16 @@ def test_bench_motion_reports_gated_and_ungated_cpu_invokes_and_person_counts(
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text("# Benchmarks\n\n## Runtime\n\nkeep me\n")
     args = ["bench", "--motion", "--json", "--rounds", "1", "--still-seconds", "1.5"]
-    proc = subprocess.run(
-        edgedet_cmd(*args, "--video", str(video), "--model", str(run_model), "--update", str(doc)),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=run_env(),
+    proc = run_edgedet(
+        *args,
+        "--video",
+        str(video),
+        "--model",
+        str(run_model),
+        "--update",
+        str(doc),
         cwd=tmp_path,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)

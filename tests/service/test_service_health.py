@@ -4,52 +4,12 @@ back turn both on again. Real process, real AF_UNIX notify socket, real HTTP, re
 from __future__ import annotations
 
 import signal
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
 
-from runhelpers import count_lines, read_records, run_env, wait_for
-
-
-class NotifyListener:
-    """A systemd-like NOTIFY_SOCKET: an AF_UNIX datagram socket collecting messages."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(0.2)
-        self.path = path
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            for line in data.decode().splitlines():
-                self.messages.append((time.monotonic(), line))
-
-    def lines(self, prefix: str, since: float = 0.0) -> list[str]:
-        return [m for t, m in list(self.messages) if m.startswith(prefix) and t >= since]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support.service import NotifyListener, clean_env, count_lines, read_log
+from support.waiting import free_port, wait_for
 
 
 def healthz(port: int) -> int:
@@ -71,7 +31,7 @@ def test_stall_turns_healthz_503_and_stops_watchdog_then_recovers(
     notify = NotifyListener(str(tmp_path / "notify.sock"))
     port = free_port()
     log = tmp_path / "det.jsonl"
-    env = run_env(NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="400000")  # ping every 0.2 s
+    env = clean_env(NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="400000")  # ping every 0.2 s
     try:
         proc = spawn(
             "--model", str(run_model), "--source", str(clip), "--loop",
@@ -107,7 +67,7 @@ def test_stall_turns_healthz_503_and_stops_watchdog_then_recovers(
     assert "reconnecting in" in stderr
     assert "unhealthy, watchdog pings stopped" in stderr
     assert "frames flowing again" in stderr
-    records = read_records(log)
+    records = read_log(log)
     previous = -1
     for rec in records:  # numbering continues across the outage
         assert rec["frame"] - previous - 1 == rec["dropped"]

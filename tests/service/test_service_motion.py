@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from runhelpers import edgedet_cmd, read_records, run_env
+from support.service import clean_env, edgedet_cmd
+from support.service import read_log as read_records
 
 from edgedet.metrics import Metrics
 from edgedet.service.config import Override, load_config
@@ -31,6 +32,7 @@ def run(tmp_path: Path, model: Path, source: Path, *settings: str) -> tuple[list
         Override("model.path", str(model), "test"),
         Override("source.uri", str(source), "test"),
         Override("log.path", str(log), "test"),
+        Override("log.frames", "all", "test"),
         Override("http.enabled", "false", "test"),
         Override("service.summary", "false", "test"),
     ]
@@ -133,6 +135,7 @@ def test_the_model_resize_runs_once_per_processed_frame_never_for_skipped_ones(
         [
             Override("source.uri", str(still_clip.path), "test"),
             Override("log.path", str(log), "test"),
+            Override("log.frames", "all", "test"),
             Override("http.enabled", "false", "test"),
             Override("service.summary", "false", "test"),
             Override("motion.keepalive", "3600", "test"),
@@ -163,7 +166,7 @@ def test_bad_motion_settings_are_one_line_exit_2(tmp_path, run_model, setting, m
         capture_output=True,
         text=True,
         timeout=60,
-        env=run_env(),
+        env=clean_env(),
         cwd=tmp_path,
     )
     assert proc.returncode == 2

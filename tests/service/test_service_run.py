@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import cv2
 import pytest
-from runhelpers import ROOT, count_lines, edgedet_cmd, read_records, run_env, wait_for
+from support.service import ROOT, count_lines, read_log, run_edgedet
+from support.waiting import wait_for
 
 RECORD_KEYS = {"ts", "frame", "source", "width", "height", "dropped", "timing_ms", "detections"}
 
@@ -41,33 +41,22 @@ def check_accounting(records: list[dict]) -> None:
         previous = rec["frame"]
 
 
+def run_to_log(model: Path, source: Path, log: Path, *flags: str, cwd: Path):
+    """``edgedet run`` of ``model`` on ``source`` to its end, records to ``log``, no HTTP."""
+    return run_edgedet(
+        "run", "--model", str(model), "--source", str(source), "--log", str(log),
+        "--http", "off", *flags, cwd=cwd,
+    )  # fmt: skip
+
+
 def test_run_writes_one_valid_record_per_frame_and_prints_a_summary(
     tmp_path, run_model, clip_factory
 ):
     clip = clip_factory(40)
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd(
-            "run",
-            "--model",
-            str(run_model),
-            "--source",
-            str(clip),
-            "--max-frames",
-            "12",
-            "--log",
-            str(log),
-            "--http",
-            "off",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=run_env(),
-        cwd=tmp_path,
-    )
+    proc = run_to_log(run_model, clip, log, "--max-frames", "12", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    records = read_records(log)
+    records = read_log(log)
     assert len(records) == 12
     for rec in records:
         check_record(rec, width=384, height=288, min_score=0.5)  # the card's default
@@ -90,29 +79,9 @@ def test_realtime_clip_to_its_end_accounts_for_every_frame_and_exits_0(
     n = 40
     clip = clip_factory(n, fps=400.0)  # faster than inference: frames must be dropped
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd(
-            "run",
-            "--model",
-            str(run_model),
-            "--source",
-            str(clip),
-            "--realtime",
-            "--min-score",
-            "0.4",
-            "--log",
-            str(log),
-            "--http",
-            "off",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=run_env(),
-        cwd=tmp_path,
-    )
+    proc = run_to_log(run_model, clip, log, "--realtime", "--min-score", "0.4", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    records = read_records(log)
+    records = read_log(log)
     for rec in records:
         check_record(rec, width=384, height=288, min_score=0.4)
     check_accounting(records)
@@ -146,7 +115,7 @@ def test_signal_stops_within_5_s_with_the_log_complete(
     proc.send_signal(signum)
     assert proc.wait(timeout=10) == 0
     assert time.monotonic() - sent < 5.0
-    records = read_records(log)  # every line complete and valid
+    records = read_log(log)  # every line complete and valid
     check_accounting(records)
     out = proc.stdout_path.read_text()
     assert f"stopped by {signal.Signals(signum).name}" in out
@@ -174,7 +143,7 @@ def test_sighup_reloads_thresholds_and_reports_keys_needing_a_restart(
         "off",
     )
     wait_for(lambda: count_lines(log) >= 5, timeout=60)
-    before = read_records(log)
+    before = read_log(log)
     assert any(d["score"] < 0.9 for r in before for d in r["detections"])
     config.write_text(
         "model:\n  min_score: 0.3\nfilters:\n  min_score: {person: 0.9}\nlog:\n  backups: 2\n"
@@ -183,16 +152,16 @@ def test_sighup_reloads_thresholds_and_reports_keys_needing_a_restart(
     stderr = proc.stderr_path
     wait_for(lambda: "config reloaded" in stderr.read_text(), timeout=30)
     boundary = int(re.search(r"frames after (-?\d+)", stderr.read_text()).group(1))
-    wait_for(lambda: sum(r["frame"] > boundary for r in read_records(log)) >= 5, timeout=60)
+    wait_for(lambda: sum(r["frame"] > boundary for r in read_log(log)) >= 5, timeout=60)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
-    after = [r for r in read_records(log) if r["frame"] > boundary]
+    after = [r for r in read_log(log) if r["frame"] > boundary]
     assert len(after) >= 5
     assert all(d["score"] >= 0.9 for r in after for d in r["detections"])
     text = stderr.read_text()
     assert re.search(r"in effect now \(frames after \d+\): filters.min_score", text)
     assert "need a restart to take effect: log.backups" in text
-    check_accounting(read_records(log))
+    check_accounting(read_log(log))
 
 
 def test_sighup_with_an_invalid_config_keeps_running(tmp_path, spawn, run_model, clip_factory):
@@ -228,16 +197,9 @@ def test_default_run_uses_the_bundled_clip_and_model(tmp_path, sample_clip):
     if Path("/dev/video0").exists():
         pytest.skip("a camera is present: `source: auto` would pick it")
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd("run", "--log", str(log), "--http", "off", "--max-frames", "5"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=run_env(),
-        cwd=tmp_path,
-    )
+    proc = run_edgedet("run", "--log", str(log), "--http", "off", "--max-frames", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    records = read_records(log)
+    records = read_log(log)
     assert len(records) == 5 and {r["source"] for r in records} == {sample_clip.name}
     cap = cv2.VideoCapture(str(sample_clip))
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -256,13 +218,16 @@ def test_default_run_uses_the_bundled_clip_and_model(tmp_path, sample_clip):
 )
 def test_start_up_errors_are_one_line_exit_2(tmp_path, run_model, args, expected):
     model = [] if "--model" in args else ["--model", str(run_model)]
-    proc = subprocess.run(
-        edgedet_cmd("run", "--http", "off", "--log", str(tmp_path / "l.jsonl"), *model, *args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=run_env(),
+    proc = run_edgedet(
+        "run",
+        "--http",
+        "off",
+        "--log",
+        str(tmp_path / "l.jsonl"),
+        *model,
+        *args,
         cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.startswith("edgedet run: error")]
@@ -283,10 +248,10 @@ def test_sighup_switches_the_source_and_numbering_continues(
     config.write_text(f"source:\n  uri: {sample_clip}\n  loop: true\n")
     proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "source switched to" in proc.stderr_path.read_text(), timeout=30)
-    wait_for(lambda: any(r["source"] == sample_clip.name for r in read_records(log)), timeout=30)
+    wait_for(lambda: any(r["source"] == sample_clip.name for r in read_log(log)), timeout=30)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
-    records = read_records(log)
+    records = read_log(log)
     sources = [r["source"] for r in records]
     switch = sources.index(sample_clip.name)
     assert switch >= 5 and set(sources[switch:]) == {sample_clip.name}
@@ -311,26 +276,9 @@ def test_image_folder_run_skips_unreadable_images_and_reports_them(
     cap.release()
     (folder / "frame_2b.jpg").write_bytes(b"truncated upload")
     log = tmp_path / "det.jsonl"
-    proc = subprocess.run(
-        edgedet_cmd(
-            "run",
-            "--model",
-            str(run_model),
-            "--source",
-            str(folder),
-            "--log",
-            str(log),
-            "--http",
-            "off",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=run_env(),
-        cwd=tmp_path,
-    )
+    proc = run_to_log(run_model, folder, log, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    records = read_records(log)
+    records = read_log(log)
     assert [r["frame"] for r in records] == [0, 1, 2, 3]  # skipped images are not frames
     assert {r["source"] for r in records} == {"images"}
     assert "4 processed, 0 dropped" in proc.stdout

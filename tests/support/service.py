@@ -1,7 +1,5 @@
-"""`edgedet run` as a real subprocess for the staying-up tests, and what it needs.
-
-Loaded by path from tests/ops/conftest.py (as ``edgedet_test_service``).
-"""
+"""`edgedet run` as a real subprocess, and what its tests need: a clean environment, a
+steady clip, a systemd-like notify socket, the JSONL log read back."""
 
 from __future__ import annotations
 
@@ -9,8 +7,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,19 +22,39 @@ ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_MODEL = ROOT / "models" / "ssdlite_mobilenet_v2_person_uint8.tflite"
 
 
+def edgedet_cmd(*args: str) -> list[str]:
+    """``python -m edgedet ARGS`` with this interpreter (and so this checkout)."""
+    return [sys.executable, "-m", "edgedet", *args]
+
+
 def model_args() -> list[str]:
     """``--model`` (and ``--labels``) for the runs: the bundled model.
 
     ``EDGEDET_TEST_MODEL=PATH[:LABELS]`` points the tests at another model (for working
-    on them before the bundled model exists); otherwise they skip until it is built.
+    on another model).
     """
     override = os.environ.get("EDGEDET_TEST_MODEL")
     if override:
         path, _, labels = override.partition(":")
         return ["--model", path] + (["--labels", labels] if labels else [])
     if not BUNDLED_MODEL.is_file():
-        pytest.skip(f"the bundled model {BUNDLED_MODEL.name} is not built yet")
+        pytest.fail(f"the bundled model {BUNDLED_MODEL} is missing")
     return ["--model", str(BUNDLED_MODEL)]
+
+
+def run_edgedet(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``edgedet ARGS`` to completion (in ``cwd``, default the current directory) with
+    :func:`clean_env`; text output captured."""
+    return subprocess.run(
+        edgedet_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or clean_env(),
+        cwd=cwd,
+    )
 
 
 def make_clip(path: Path, frames: int = 40, fps: float = 20.0) -> Path:
@@ -76,7 +96,7 @@ class Service:
         self.workdir = workdir
         self.stdout_path = workdir / "run.stdout"
         self.stderr_path = workdir / "run.stderr"
-        cmd = [sys.executable, "-m", "edgedet", "run", "--http", "127.0.0.1:0", *args]
+        cmd = edgedet_cmd("run", "--http", "127.0.0.1:0", *args)
         self.proc = subprocess.Popen(
             cmd,
             stdout=open(self.stdout_path, "wb"),
@@ -141,10 +161,19 @@ class Service:
 
 
 def read_log(path: Path) -> list[dict]:
-    """Every record of a JSONL log; fails on any partial or corrupt line."""
+    """Every record of a JSONL log (none when it does not exist yet); fails on a partial
+    or corrupt line."""
     data = path.read_bytes() if path.exists() else b""
     assert data == b"" or data.endswith(b"\n"), f"{path} ends inside a record"
     return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def count_lines(path: Path) -> int:
+    """Complete lines in ``path`` so far (0 when it does not exist yet)."""
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
 
 
 def summary_frames(stdout: str) -> int:
@@ -157,3 +186,49 @@ def assert_frames_accounted(records: list[dict]) -> None:
     """DESIGN.md: every delivered frame is a record or counted in the next record's dropped."""
     for prev, cur in zip(records, records[1:], strict=False):
         assert cur["frame"] - prev["frame"] - 1 == cur["dropped"], (prev, cur)
+
+
+class NotifyListener:
+    """A systemd-like ``NOTIFY_SOCKET``: a bound AF_UNIX datagram socket recording every
+    sd_notify line it receives, with the time it arrived."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self._messages: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            now = time.monotonic()
+            with self._lock:
+                self._messages += [(now, line) for line in data.decode().splitlines()]
+
+    def all(self) -> list[str]:
+        """Every line so far, in order."""
+        with self._lock:
+            return [line for _, line in self._messages]
+
+    def count(self, message: str) -> int:
+        return self.all().count(message)
+
+    def lines(self, prefix: str, since: float = 0.0) -> list[str]:
+        """Lines starting with ``prefix`` that arrived at or after ``since`` (monotonic)."""
+        with self._lock:
+            return [m for t, m in self._messages if m.startswith(prefix) and t >= since]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()

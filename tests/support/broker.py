@@ -1,7 +1,7 @@
 """A real mosquitto broker on a free loopback port, and a paho subscriber, for tests.
 
-Shared by tests/publishers and tests/ops (each conftest loads this file by path, so the
-helper works whatever the package layout of tests/ is).
+The ``broker`` and ``stopped_broker`` fixtures are made available to every test by
+tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support.waiting import free_port, wait_for
 
 
 def mosquitto_binary() -> str | None:
@@ -26,21 +27,6 @@ def mosquitto_binary() -> str | None:
         if Path(candidate).is_file():
             return candidate
     return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``condition`` every 20 ms; fail the test if it is not true within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Broker:
@@ -84,7 +70,7 @@ class Broker:
             except OSError:
                 return False
 
-        wait_until(accepting, timeout, "mosquitto to accept connections")
+        wait_for(accepting, timeout, "mosquitto to accept connections")
         return self
 
     def received(self, client_id: str, topic: str) -> int:
@@ -147,7 +133,7 @@ class Subscriber:
         self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]
         self.client.connect_async("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
-        wait_until(self._subscribed.is_set, 10, "the test subscriber to subscribe")
+        wait_for(self._subscribed.is_set, 10, "the test subscriber to subscribe")
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, props) -> None:
         self.subscriptions += 1
