@@ -19,8 +19,9 @@ Two pure parts, both cheap next to an invoke (``tools/bench_motion.py`` measures
     ``stationary_interval`` frames have passed since the last inference (stationary
     objects are re-detected, not lost), or ``keepalive`` seconds have passed since the last
     inference. Otherwise the frame is skipped and counted. "Objects present" comes from a
-    ``Presence``: until object tracking exists, ``LastDetections`` says "the last processed
-    frame had detections"; a tracker can implement the same one-method interface.
+    ``Presence``: with events on, the run loop passes "the last processed frame had
+    detections or an event is still open"; otherwise ``LastDetections`` says "the last
+    processed frame had detections".
 
 Neither part touches I/O; the run loop feeds frames and timestamps.
 """

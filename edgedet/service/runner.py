@@ -171,14 +171,20 @@ def _reloadable(key: str) -> bool:
 
 
 class _TrackedObjects:
-    """``edgedet.motion.Presence`` from the events stage: a track is alive (matched, or
-    missed for at most ``tracking.max_age`` processed frames)."""
+    """``edgedet.motion.Presence`` with events on: the last processed frame had detections,
+    or an event is still open (its object was seen within ``events.expire`` seconds), so
+    stationary objects are re-detected until their event ends, and no longer."""
 
     def __init__(self, events: EventsStage) -> None:
-        self._tracker = events.tracker
+        self._events = events
+        self._present = False
+
+    def refresh(self, detections: int) -> None:
+        """After each processed frame (and its events step)."""
+        self._present = detections > 0 or bool(self._events.open_events())
 
     def objects_present(self) -> bool:
-        return len(self._tracker) > 0
+        return self._present
 
 
 class Runner:
@@ -222,6 +228,7 @@ class Runner:
         self._first_take = 0.0
         self._last_seq = -1  # seq of the last processed frame
         self._gating: MotionGating | None = None  # None: motion.enabled is false
+        self._presence: _TrackedObjects | None = None
         # Frames motion gating skipped since the last record, and the frames dropped
         # before them: the next record's ``dropped`` counts both (nothing lost silently).
         self._pending_skipped = 0
@@ -262,10 +269,10 @@ class Runner:
 
     def _apply_motion(self, cfg: Config) -> None:
         # A fresh background and gate: a reload starts gating over, as a restart would.
-        # "Objects still present" is the tracker's live tracks when events are on, else
+        # "Objects still present": open events or detections when events are on, else
         # whether the last processed frame had detections (MotionGating's default).
-        presence = _TrackedObjects(self._events) if self._events is not None else None
-        self._gating = MotionGating(cfg.motion, presence) if cfg.motion.enabled else None
+        self._presence = _TrackedObjects(self._events) if self._events is not None else None
+        self._gating = MotionGating(cfg.motion, self._presence) if cfg.motion.enabled else None
 
     def _fit_source(self, source: Source) -> None:
         # Sources that scale in hardware (picamera2's ISP) deliver the model's input size.
@@ -574,6 +581,8 @@ class Runner:
             if batch:
                 self._publish_events(batch, display)
             self._last_display = display
+            if self._presence is not None and self._gating is not None:
+                self._presence.refresh(len(detections))
         publish_s = time.perf_counter() - t0
         for stage in ("preprocess", "invoke", "postprocess"):
             metrics.observe("stage_latency_seconds", timing.get(stage, 0.0) / 1000.0, stage=stage)
