@@ -32,10 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from edgedet.schema import setting
+
+# OpenCV is imported inside the methods that use it: loading the config tree (which holds
+# MotionConfig) must not import it (tests/publishers/test_light_imports.py).
 
 Polygon = Sequence[Sequence[float]]  # [[x, y], ...] normalized to [0, 1], x to the right
 
@@ -92,6 +94,8 @@ class MotionDetector:
     """
 
     def __init__(self, cfg: MotionConfig) -> None:
+        import cv2
+
         self.cfg = cfg
         self._shape: tuple[int, int] | None = None
         self._background: np.ndarray | None = None
@@ -104,6 +108,8 @@ class MotionDetector:
         self._kernel = cv2.getGaussianKernel(k, 0) if k > 1 else None
 
     def _start(self, height: int, width: int) -> None:
+        import cv2
+
         w = min(self.cfg.width, width)
         h = max(1, round(height * w / width))
         self._shape = (height, width)
@@ -116,6 +122,8 @@ class MotionDetector:
         self._diff = np.empty((h, w), np.uint8)
 
     def _small_gray(self, frame: np.ndarray) -> np.ndarray:
+        import cv2
+
         # Resize first: the colour conversion and blur then run on ~1/20 of the pixels.
         # INTER_NEAREST: the cost is reading the big frame from memory, and nearest reads
         # the fewest rows (INTER_AREA at 768 -> 160 costs 1.5 ms, 30x more); the blur
@@ -134,6 +142,8 @@ class MotionDetector:
 
     def detect(self, frame: np.ndarray) -> Motion:
         """Measure motion in ``frame`` against the background, then update the background."""
+        import cv2
+
         height, width = frame.shape[:2]
         if self._shape != (height, width):
             self._start(height, width)
