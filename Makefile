@@ -40,6 +40,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) tools/bench_postprocess.py
 	$(VENV)/bin/edgedet bench --frames 600
+	$(PY) tools/bench_motion.py
+	$(VENV)/bin/edgedet bench --motion
 
 clean:
 	rm -rf $(VENV) build *.egg-info
