@@ -50,6 +50,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) tools/bench_postprocess.py
 	$(VENV)/bin/edgedet bench --frames 600
+	$(PY) tools/bench_motion.py
+	$(VENV)/bin/edgedet bench --motion
 
 # Install as README.md's Pi section says in an emulated Raspberry Pi OS (Debian bookworm
 # arm64, qemu-user; root, ~2 GB in /var/cache/edgedet-pi-check) and compare the detections

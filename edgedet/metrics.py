@@ -9,6 +9,10 @@ Names the service records (rendered with the prefix ``edgedet_``):
 counters
     ``frames_total``                     frames processed into a record
     ``frames_dropped_total``             frames the source delivered but inference skipped
+                                         (latest-frame slot overwrites and motion gating)
+    ``frames_skipped_total``             of those, frames motion gating skipped
+    ``motion_admitted_total{reason=}``   frames motion gating let through: first, motion,
+                                         present (re-detect), keepalive
     ``records_total``                    records handed to the publishers
     ``detections_total{label=}``         detections after the label filters, per label
     ``source_reconnects_total``          source reopen attempts after a failure or stall
@@ -23,7 +27,8 @@ gauges
     ``up``                               1 while the service runs, 0 once it stops
     ``publisher_connected{publisher=}``  1 while the MQTT publisher has a broker session
 summary
-    ``stage_latency_seconds{stage=}``    capture, preprocess, invoke, postprocess, publish
+    ``stage_latency_seconds{stage=}``    capture, motion, preprocess, invoke, postprocess,
+                                         publish
 
 Other names may be used; a name keeps the kind (counter, gauge, summary) it was first used
 with, and using it as another kind is a programming error (``ValueError``).
@@ -46,7 +51,9 @@ SUMMARY_QUANTILES = (0.5, 0.95)
 # HELP text for the names the service uses; other names get a generic line.
 HELP = {
     "frames_total": "Frames processed into a record.",
-    "frames_dropped_total": "Frames delivered by the source but not processed (latest-frame slot).",
+    "frames_dropped_total": "Frames delivered by the source but not processed (slot or gating).",
+    "frames_skipped_total": "Frames motion gating skipped (counted in frames_dropped_total too).",
+    "motion_admitted_total": "Frames motion gating passed to inference, by reason.",
     "records_total": "Records handed to the publishers.",
     "detections_total": "Detections after the label filters, by label.",
     "source_reconnects_total": "Source reopen attempts after a failure or stall.",

@@ -122,11 +122,18 @@ class Preprocessor:
             raise InputError(f"frames must have 1, 3 or 4 channels, got {channels}")
         h, w = frame.shape[:2]
         geometry = self.geometry_for(h, w)
+        # A frame already at the size (the camera's ISP scaled it) is not resized again.
         if self.spec.resize == "stretch":
-            small = cv2.resize(frame, (self.width, self.height), interpolation=RESIZE_INTERPOLATION)
+            small = frame
+            if (h, w) != (self.height, self.width):
+                small = cv2.resize(
+                    frame, (self.width, self.height), interpolation=RESIZE_INTERPOLATION
+                )
         else:
             new_h, new_w, top, left = self._letterbox_layout(h, w)
-            resized = cv2.resize(frame, (new_w, new_h), interpolation=RESIZE_INTERPOLATION)
+            resized = frame
+            if (h, w) != (new_h, new_w):
+                resized = cv2.resize(frame, (new_w, new_h), interpolation=RESIZE_INTERPOLATION)
             small = cv2.copyMakeBorder(
                 resized,
                 top,

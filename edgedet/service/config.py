@@ -51,6 +51,7 @@ from edgedet.events.config import (
 )
 from edgedet.events.zones import ZoneConfig
 from edgedet.models import bundled_model_path
+from edgedet.motion import MotionConfig
 from edgedet.publishers.http import HttpConfig
 from edgedet.publishers.jsonl import LogConfig
 from edgedet.publishers.mqtt import MqttConfig
@@ -127,6 +128,7 @@ class Config:
         {}, doc="named zones: {name: {polygon: [[x, y], ...], labels: [...], inertia: 3}}"
     )
     homeassistant: HomeAssistantConfig = section(HomeAssistantConfig)
+    motion: MotionConfig = section(MotionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-able dict (tuples become lists)."""
@@ -177,6 +179,20 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(
             f"filters.roi: expected a polygon of at least 3 [x, y] points, got {len(f.roi)}"
         )
+    if (cfg.source.lores_width is None) != (cfg.source.lores_height is None):
+        raise ConfigError(
+            "source.lores_width and source.lores_height: set both, or neither (null: the "
+            "model's input size)"
+        )
+    for key in ("regions", "mask"):
+        for i, poly in enumerate(getattr(cfg.motion, key)):
+            if len(poly) < 3:
+                raise ConfigError(
+                    f"motion.{key}[{i}]: expected a polygon of at least 3 [x, y] points, "
+                    f"got {len(poly)}"
+                )
+    if cfg.motion.blur > 1 and cfg.motion.blur % 2 == 0:
+        raise ConfigError(f"motion.blur: expected an odd kernel size or 0, got {cfg.motion.blur}")
     if cfg.source.backoff_initial > cfg.source.backoff_max:
         raise ConfigError("source.backoff_initial must not exceed source.backoff_max")
     if cfg.mqtt.password_file and not cfg.mqtt.username:

@@ -16,6 +16,12 @@ and source reloads (for a video file read once it is the frame's position in the
 ``frame - previous frame - 1 == dropped`` and every delivered frame is either a record or
 counted in ``dropped``.
 
+Motion gating (``motion.enabled``, ``edgedet.motion``): each taken frame first goes
+through ``MotionGating.admit``; a frame it skips makes no record and is never resized or
+detected, but is counted: in the next record's ``dropped`` (which therefore counts frames
+not processed for either reason), in ``frames_dropped_total`` and ``frames_skipped_total``,
+and it keeps the service healthy (frames flow). Off, the loop is exactly as without it.
+
 systemd (``Notifier``): ``READY=1`` after the first processed frame; ``STATUS=`` with the
 FPS every ``service.status_interval`` seconds; ``WATCHDOG=1`` only while healthy (a frame
 processed within ``service.stall_timeout`` seconds), so a stalled camera makes systemd
@@ -44,6 +50,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from edgedet.errors import EdgedetError, ModelError
 from edgedet.metrics import Metrics
+from edgedet.motion import MotionGating
 from edgedet.publishers import PublisherContext, build_publishers
 from edgedet.service.config import Config, Override, load_config
 from edgedet.service.filters import DetectionFilter
@@ -59,12 +66,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgedet.run")
 
-STAGES = ("capture", "preprocess", "invoke", "postprocess", "publish")
+STAGES = ("capture", "motion", "preprocess", "invoke", "postprocess", "publish")
 STOP_BUDGET = 4.0  # seconds for the whole shutdown; systemd's stop check is 5 s
 TAKE_TIMEOUT = 0.2  # how often the loop wakes without frames (signals, watchdog)
 # Keys whose change on SIGHUP takes effect without a restart (see the module docstring).
 RELOADABLE = (
     "filters",
+    "motion",
     "service",
     "source",
     "model.min_score",
@@ -81,6 +89,7 @@ class RunSummary:
     frames: int = 0
     dropped: int = 0
     skipped: int = 0  # unreadable images a folder source skipped (never delivered)
+    motion_skipped: int = 0  # of ``dropped``: frames motion gating let pass undetected
     seconds: float = 0.0
     detections: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -100,8 +109,9 @@ class RunSummary:
 
         lines = [
             f"edgedet run: {self.reason}",
-            f"  frames     {self.frames} processed, {self.dropped} dropped, "
-            f"{self.seconds:.1f} s, {self.fps:.1f} FPS"
+            f"  frames     {self.frames} processed, {self.dropped} dropped"
+            + (f" ({self.motion_skipped} by motion gating)" if self.motion_skipped else "")
+            + f", {self.seconds:.1f} s, {self.fps:.1f} FPS"
             + (f", {self.skipped} unreadable images skipped" if self.skipped else ""),
         ]
         if self.detections:
@@ -160,6 +170,23 @@ def _reloadable(key: str) -> bool:
     return any(key == r or key.startswith(r + ".") for r in RELOADABLE)
 
 
+class _TrackedObjects:
+    """``edgedet.motion.Presence`` with events on: the last processed frame had detections,
+    or an event is still open (its object was seen within ``events.expire`` seconds), so
+    stationary objects are re-detected until their event ends, and no longer."""
+
+    def __init__(self, events: EventsStage) -> None:
+        self._events = events
+        self._present = False
+
+    def refresh(self, detections: int) -> None:
+        """After each processed frame (and its events step)."""
+        self._present = detections > 0 or bool(self._events.open_events())
+
+    def objects_present(self) -> bool:
+        return self._present
+
+
 class Runner:
     """One `edgedet run`: build with a validated ``Config``, then ``run()``.
 
@@ -200,6 +227,12 @@ class Runner:
         self._params: dict[str, Any] = {}
         self._first_take = 0.0
         self._last_seq = -1  # seq of the last processed frame
+        self._gating: MotionGating | None = None  # None: motion.enabled is false
+        self._presence: _TrackedObjects | None = None
+        # Frames motion gating skipped since the last record, and the frames dropped
+        # before them: the next record's ``dropped`` counts both (nothing lost silently).
+        self._pending_skipped = 0
+        self._pending_dropped = 0
         self._events: EventsStage | None = None
         self._last_display: Any = None  # the last frame, for the snapshots of final events
 
@@ -234,6 +267,19 @@ class Runner:
         }
         self._filter = DetectionFilter(cfg.filters, self.detector.labels)
 
+    def _apply_motion(self, cfg: Config) -> None:
+        # A fresh background and gate: a reload starts gating over, as a restart would.
+        # "Objects still present": open events or detections when events are on, else
+        # whether the last processed frame had detections (MotionGating's default).
+        self._presence = _TrackedObjects(self._events) if self._events is not None else None
+        self._gating = MotionGating(cfg.motion, self._presence) if cfg.motion.enabled else None
+
+    def _fit_source(self, source: Source) -> None:
+        # Sources that scale in hardware (picamera2's ISP) deliver the model's input size.
+        pre = getattr(self.detector, "preprocessor", None)
+        if pre is not None:
+            source.fit_model_input(pre.width, pre.height, pre.spec.resize)
+
     def _start_capture(
         self, source: Source, *, opened: bool, first_seq: int = 0, dropped: int = 0
     ) -> None:
@@ -259,9 +305,11 @@ class Runner:
         if self.detector is None:
             self.detector = open_detector(cfg)
         self._apply_model_params(cfg)
+        self._fit_source(source)
         source.open()  # a missing camera/file is a start-up error: exit 2
         try:
             self._events = self._events_stage(cfg)
+            self._apply_motion(cfg)
             context = PublisherContext(
                 metrics=self.metrics,
                 healthy=self.healthy,
@@ -365,6 +413,8 @@ class Runner:
         later = [k for k in changed if not _reloadable(k)]
         if any(k.startswith("source.") for k in now):
             self._switch_source(new)
+        if any(k.startswith("motion.") for k in now):
+            self._apply_motion(new)
         if now:
             log.info(
                 "SIGHUP: config reloaded; in effect now (frames after %d): %s",
@@ -380,6 +430,7 @@ class Runner:
         except EdgedetError as exc:
             log.error("SIGHUP: keeping the current source: %s", exc)
             return
+        self._fit_source(source)
         old_slot, old_capture = self.slot, self.capture
         old_capture.stop()
         # The frame left in the old slot is counted as dropped in the next record.
@@ -434,6 +485,9 @@ class Runner:
                 self.stop("source ended")
                 break
             now = time.monotonic()
+            if got is not None and self._gating is not None and self._skip(got):
+                self._last_frame = now  # frames flow; the gate saw nothing to detect
+                got = None
             if got is not None:
                 if frames == 0:
                     self._first_take = now
@@ -465,7 +519,8 @@ class Runner:
                 fps = (frames - frames_at_status) / (now - last_status)
                 metrics.set("fps", fps)
                 state = "running" if healthy else "waiting for frames"
-                self.notifier.status(f"{state}: {fps:.1f} FPS, {frames} frames")
+                gated = f", {self._gating.skipped} skipped (motion)" if self._gating else ""
+                self.notifier.status(f"{state}: {fps:.1f} FPS, {frames} frames{gated}")
                 frames_at_status = frames
                 last_status = now
             if max_frames and frames >= max_frames:
@@ -475,6 +530,22 @@ class Runner:
         # FPS over the processing period: from taking the first frame to the loop's end.
         if frames:
             self.summary.seconds = time.monotonic() - self._first_take
+
+    def _skip(self, got: Any) -> bool:
+        """Run motion gating on a taken frame; True when it is skipped (and counted)."""
+        t0 = time.perf_counter()
+        reason = self._gating.admit(got.frame.image, got.frame.ts)
+        self.metrics.observe("stage_latency_seconds", time.perf_counter() - t0, stage="motion")
+        if reason is not None:
+            self.metrics.inc("motion_admitted_total", reason=reason)
+            return False
+        self._pending_skipped += 1
+        self._pending_dropped += got.dropped
+        self.metrics.inc("frames_skipped_total")
+        # frames_dropped_total matches the records' ``dropped``: it counts skips too.
+        self.metrics.inc("frames_dropped_total", got.dropped + 1)
+        self.summary.dropped += got.dropped + 1
+        return True
 
     def _process(self, got: Any, counts: Counter[str]) -> None:
         metrics = self.metrics
@@ -491,13 +562,18 @@ class Runner:
             "source": self.source.name,
             "width": int(width),
             "height": int(height),
-            "dropped": got.dropped,
+            # Frames not processed since the previous record: overwritten in the slot or
+            # skipped by motion gating (frames_skipped_total tells the two apart).
+            "dropped": got.dropped + self._pending_dropped + self._pending_skipped,
             "timing_ms": {
                 k: round(float(timing.get(k, 0.0)), 3)
                 for k in ("preprocess", "invoke", "postprocess")
             },
             "detections": detections.to_records(),
         }
+        if self._gating is not None:
+            self._gating.processed(len(detections))
+        self._pending_skipped = self._pending_dropped = 0
         display = frame.display if frame.display is not None else image
         t0 = time.perf_counter()
         for publisher in self.publishers:
@@ -507,6 +583,8 @@ class Runner:
             if batch:
                 self._publish_events(batch, display)
             self._last_display = display
+            if self._presence is not None and self._gating is not None:
+                self._presence.refresh(len(detections))
         publish_s = time.perf_counter() - t0
         for stage in ("preprocess", "invoke", "postprocess"):
             metrics.observe("stage_latency_seconds", timing.get(stage, 0.0) / 1000.0, stage=stage)
@@ -543,6 +621,7 @@ class Runner:
     def _finish_summary(self, start: float) -> None:
         s = self.summary
         s.skipped = int(self.metrics.get("source_skipped_total"))
+        s.motion_skipped = int(self.metrics.get("frames_skipped_total"))
         s.detections = dict(s.detections)
         for stage in STAGES:
             p50 = self.metrics.quantile("stage_latency_seconds", 0.5, stage=stage)

@@ -76,10 +76,14 @@ class SourceConfig:
     fps: float | None = setting(
         None, lo=0.1, hi=1000, doc="camera frame rate request; frame rate of an image folder"
     )
-    lores_width: int = setting(
-        640, lo=64, hi=4096, doc="picamera2: the low-resolution stream inference runs on"
+    lores_width: int | None = setting(
+        None,
+        lo=64,
+        hi=4096,
+        doc="picamera2: size of the low-resolution stream inference runs on (null: the "
+        "model's input size, scaled by the camera's ISP so the CPU does not resize)",
     )
-    lores_height: int = setting(480, lo=64, hi=4096)
+    lores_height: int | None = setting(None, lo=64, hi=4096)
     read_timeout: float = setting(
         5.0, lo=0.1, hi=600, doc="seconds without a frame before the source is reopened"
     )
@@ -114,6 +118,11 @@ class Source:
     def stats(self) -> dict[str, int]:
         """Source-specific counters, e.g. ``skipped`` unreadable images."""
         return {}
+
+    def fit_model_input(self, width: int, height: int, resize: str) -> None:
+        """Hint, before ``open``: the model takes ``width`` x ``height`` frames resized by
+        ``resize`` (stretch | letterbox). A source that can scale in hardware (picamera2's
+        ISP) delivers frames at that size; others ignore it."""
 
 
 def picamera2_problem() -> str | None:
@@ -217,7 +226,10 @@ def make_source(cfg: SourceConfig, *, demo: bool = False) -> Source:
 
         return Picamera2Source(
             size=(cfg.width, cfg.height) if cfg.width and cfg.height else None,
-            lores_size=(cfg.lores_width, cfg.lores_height),
+            # Not configured: fitted to the model input (Source.fit_model_input).
+            lores_size=(cfg.lores_width, cfg.lores_height)
+            if cfg.lores_width and cfg.lores_height
+            else None,
             fps=cfg.fps,
         )
     if kind in ("camera", "url"):

@@ -150,6 +150,7 @@ class CaptureThread:
         self.ended = False
         self._skipped_seen = 0
         self._pump_frames = 0  # frames delivered since the source was last (re)opened
+        self.cpu_seconds = 0.0  # CPU time of the thread (decoding, pacing), set when it ends
 
     # -- control ---------------------------------------------------------------------
 
@@ -186,6 +187,9 @@ class CaptureThread:
                 self.source.close()
             except Exception as exc:  # closing a broken device must not mask the cause
                 log.debug("source %s: close failed: %s", self.source.name, exc)
+            # For benchmarks: what capture cost apart from inference (a Pi camera's ISP
+            # does this work in hardware; a video file is decoded here).
+            self.cpu_seconds = time.thread_time()
 
     def _loop(self) -> None:
         delay = self.backoff_initial

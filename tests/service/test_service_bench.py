@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from support.service import run_edgedet
 
@@ -48,3 +49,45 @@ def test_update_replaces_only_the_runtime_section(tmp_path):
     assert text.index("## Postprocess") < text.index("## Runtime") < text.index("## Zeta")
     update_section(str(tmp_path / "fresh.md"), "body\n")
     assert (tmp_path / "fresh.md").read_text().startswith("# Benchmarks\n\n## Runtime")
+
+
+def test_bench_motion_reports_gated_and_ungated_cpu_invokes_and_person_counts(
+    tmp_path, run_model, clip_factory
+):
+    video = clip_factory(40)  # 1.6 s of people at 25 FPS: the busy clip, and the passages
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# Benchmarks\n\n## Runtime\n\nkeep me\n")
+    args = ["bench", "--motion", "--json", "--rounds", "1", "--still-seconds", "1.5"]
+    proc = run_edgedet(
+        *args,
+        "--video",
+        str(video),
+        "--model",
+        str(run_model),
+        "--update",
+        str(doc),
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    clips = {c["clip"]: c for c in r["clips"]}
+    assert set(clips) == {"still", "busy"} and r["still_fraction"] > 0.7
+    for c in clips.values():
+        minutes = c["frames"] / c["fps"] / 60
+        for mode in ("gated", "ungated"):
+            v = c[mode]
+            assert v["cpu_s_per_video_min"] > v["capture_cpu_s_per_video_min"] > 0
+            assert v["invokes_per_video_min"] * minutes <= c["frames"] + 0.5
+        assert c["ungated"]["skipped"] == 0
+        p = c["persons_per_second"]
+        assert p["seconds"] == math.ceil(c["frames"] / c["fps"]) and p["equal"] <= p["seconds"]
+    # The still clip: most still frames are skipped, every invoke accounted for.
+    still = clips["still"]
+    assert still["gated"]["skipped"] > still["frames"] / 2
+    assert still["gated"]["invokes_per_video_min"] < still["ungated"]["invokes_per_video_min"]
+    # Busy vtest frames all move: gating skips none of them.
+    assert clips["busy"]["gated"]["skipped"] == 0
+    assert set(r["targets"]) >= {"still_ratio_ok", "busy_extra_ok", "nothing_lost"}
+    text = doc.read_text()
+    assert "keep me" in text and "## Motion gating" in text and "| still | gated |" in text

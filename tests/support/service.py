@@ -59,14 +59,15 @@ def run_edgedet(
 
 def make_clip(path: Path, frames: int = 40, fps: float = 20.0) -> Path:
     """A short MJPEG AVI with a moving disc; looped and paced (--loop --realtime) it is a
-    steady, cheap camera stand-in."""
+    steady, cheap camera stand-in. The disc is dark, not an isoluminant red: motion
+    gating (on by default) works on brightness and must see it move in every frame."""
     import cv2
     import numpy as np
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
     for i in range(frames):
         image = np.full((240, 320, 3), 90, np.uint8)
-        cv2.circle(image, (40 + 6 * i, 120), 30, (30, 30, 220), -1)
+        cv2.circle(image, (40 + 6 * i, 120), 30, (20, 20, 60), -1)
         writer.write(image)
     writer.release()
     return path
