@@ -22,10 +22,61 @@ from edgedet.backends.edgetpu import load_edgetpu_delegate, wants_edgetpu
 from edgedet.decoders import DecodeParams, TensorInfo, build_decoder
 from edgedet.detections import Detections
 from edgedet.errors import BackendError, ConfigError, InputError, LabelCountError, ModelError
-from edgedet.modelcard import InputSpec, ModelCard, load_model, read_labels
+from edgedet.modelcard import InputSpec, ModelCard, load_model, read_labels, ultralytics_metadata
 from edgedet.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
+
+# How Ultralytics feeds its models (its LetterBox and predictor preprocessing): letterbox
+# with gray 114 padding, RGB, pixel / 255.
+ULTRALYTICS_INPUT = InputSpec(color="rgb", resize="letterbox", mean=(0.0,), std=(255.0,))
+
+
+def input_layout(model_path: Path, details: Sequence[dict[str, Any]]) -> tuple[int, int, str]:
+    """``(height, width, layout)`` of a model's one image input: NHWC ``[1, H, W, 3]`` (or
+    ``[1, H, W, 1]``) or NCHW ``[1, 3, H, W]`` (PyTorch-converted models such as
+    Ultralytics' LiteRT exports). Raises `ModelError` naming the shapes otherwise."""
+    shapes = [[int(v) for v in d["shape"]] for d in details]
+    if len(shapes) == 1 and len(shapes[0]) == 4 and shapes[0][0] == 1:
+        _, a, b, c = shapes[0]
+        if c in (1, 3):
+            return a, b, "nhwc"
+        if a == 3:
+            return b, c, "nchw"
+    raise ModelError(
+        f"{model_path}: expected one image input [1, H, W, 3] (NHWC) or [1, 3, H, W] "
+        f"(NCHW), got {', '.join(str(shape) for shape in shapes) or 'no input'}"
+    )
+
+
+def cardless_card(model_path: Path, data: bytes, interpreter: Any) -> ModelCard:
+    """The card of a model that has none. A YOLO model (by its embedded Ultralytics
+    metadata or its output geometry, `edgedet.decoders.yolo.cardless_spec`, else by the
+    shape rules of `edgedet.decoders.build_decoder`) is fed as Ultralytics feeds it
+    (`ULTRALYTICS_INPUT`) and labelled by the metadata's ``names`` when present; any other
+    model gets the default input spec (``(pixel - 127.5) / 127.5``, stretched) and its
+    decoder is identified by its outputs."""
+    from edgedet.decoders.yolo import cardless_spec
+
+    height, width, layout = input_layout(model_path, interpreter.get_input_details())
+    outputs = [TensorInfo.from_detail(d) for d in interpreter.get_output_details()]
+    found = cardless_spec(outputs, (height, width), layout, ultralytics_metadata(data))
+    if found is None:
+        try:
+            identified = build_decoder(None, outputs, None).type
+        except ModelError:
+            identified = ""  # reported when the detector binds its decoder
+        if identified not in ("yolov5", "yolov8"):
+            return ModelCard(name=model_path.stem, file=model_path.name, input=InputSpec())
+        found = {}, ()
+    spec, labels = found
+    return ModelCard(
+        name=model_path.stem,
+        file=model_path.name,
+        labels=labels,
+        input=ULTRALYTICS_INPUT,
+        decoder=spec,
+    )
 
 
 def _check_fraction(name: str, value: float) -> float:
@@ -54,18 +105,13 @@ class Detector:
         self.on_edgetpu = on_edgetpu
         self._interpreter = interpreter  # tensors already allocated by the backend
         inputs = interpreter.get_input_details()
-        if len(inputs) != 1 or len(inputs[0]["shape"]) != 4 or inputs[0]["shape"][3] not in (1, 3):
-            raise ModelError(
-                f"{model_path}: expected one image input [1, H, W, 3], got "
-                + ", ".join(str(list(d["shape"])) for d in inputs)
-            )
+        height, width, layout = input_layout(model_path, inputs)
         detail = inputs[0]
-        _, height, width, _ = (int(v) for v in detail["shape"])
         scale, zero_point = detail.get("quantization", (0.0, 0))
         self._input_index = int(detail["index"])
         self.input_dtype = np.dtype(detail["dtype"])
         self.preprocessor = Preprocessor(
-            card.input, height, width, self.input_dtype, scale or None, int(zero_point)
+            card.input, height, width, self.input_dtype, scale or None, int(zero_point), layout
         )
         self.output_infos = [TensorInfo.from_detail(d) for d in interpreter.get_output_details()]
         self.decoder = build_decoder(card.decoder, self.output_infos, len(labels) or None)
@@ -92,18 +138,14 @@ class Detector:
         """Check, load and bind a model.
 
         The card ``<model>.yaml`` beside the model is read when present (and its sha256
-        verified); otherwise the decoder is identified from the outputs and labels come
-        from ``labels_path``. ``edgetpu`` None means: use the Edge TPU when the file is
+        verified); otherwise `cardless_card` infers one (YOLO exports: Ultralytics'
+        preprocessing, labels from its embedded metadata). ``labels_path`` overrides the
+        labels either way. ``edgetpu`` None means: use the Edge TPU when the file is
         named ``*_edgetpu.tflite``. When the Edge TPU cannot load, fall back to the CPU only
         if ``allow_cpu_fallback`` (logged), else raise `BackendError`.
         """
         model_path = Path(model_path)
         data, card = load_model(model_path)
-        if card is None:
-            card = ModelCard(name=model_path.stem, file=model_path.name, input=InputSpec())
-        labels: Sequence[str] = card.labels
-        if labels_path is not None:
-            labels = read_labels(labels_path)
         chosen = get_backend(backend)
         delegates = []
         on_edgetpu = wants_edgetpu(str(model_path), edgetpu)
@@ -122,6 +164,11 @@ class Detector:
             if "edgetpu-custom-op" in str(exc):
                 hint = "; it was compiled for the Edge TPU: enable edgetpu or use the CPU model"
             raise ModelError(f"the interpreter rejected {model_path}: {exc}{hint}") from None
+        if card is None:
+            card = cardless_card(model_path, data, interpreter)
+        labels: Sequence[str] = card.labels
+        if labels_path is not None:
+            labels = read_labels(labels_path)
         try:
             return cls(
                 model_path, card, interpreter, chosen.name, on_edgetpu=on_edgetpu, labels=labels

@@ -9,8 +9,11 @@ interpreter sees it: a corrupt flatbuffer can crash the process instead of raisi
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import struct
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +79,12 @@ class ModelCard:
         if not isinstance(data, Mapping):
             raise ModelError(f"{where}: expected a YAML mapping (see docs/DESIGN.md)")
         unknown = set(data) - _TOP_KEYS
+        if unknown and "format" not in data:
+            # e.g. Ultralytics' model config yolov8n.yaml left beside yolov8n.tflite
+            raise ModelError(
+                f"{where} is not an edgedet model card (no format: {CARD_FORMAT}, unknown keys "
+                f"{sorted(unknown)}); move it away from the model or write a card (docs/DESIGN.md)"
+            )
         if unknown:
             raise ModelError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_TOP_KEYS)}")
         fmt = data.get("format", CARD_FORMAT)
@@ -255,6 +264,35 @@ def load_model(
                 "another model; copy both again or re-run `edgedet convert`"
             )
     return data, card
+
+
+# Largest metadata entry read from a model file; Ultralytics' is a few KB.
+_METADATA_MAX_BYTES = 1 << 20
+
+
+def ultralytics_metadata(data: bytes) -> dict[str, Any] | None:
+    """The metadata Ultralytics embeds in its ``.tflite`` exports, or None.
+
+    Ultralytics appends a zip archive holding one ``metadata.json`` to the flatbuffer (the
+    TFLite loader ignores trailing bytes; a zip is read from its end). Both its export
+    routes do so (``litert`` and the onnx2tf ``saved_model``/``edgetpu`` route). Keys used
+    by edgedet: ``names`` (class id → name), ``imgsz`` ([h, w]), ``stride``, ``task``,
+    ``end2end`` and ``args`` (``nms``, ``iou``...). A file without such an archive, or with
+    one that does not parse as a JSON object, gives None (the model then runs as any
+    card-less model).
+    """
+    if b"PK\x05\x06" not in data[-(1 << 16) - 22 :]:  # no end-of-central-directory record
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            name = "metadata.json" if "metadata.json" in names else (names[0] if names else None)
+            if name is None or archive.getinfo(name).file_size > _METADATA_MAX_BYTES:
+                return None
+            metadata = json.loads(archive.read(name).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError, EOFError):
+        return None
+    return metadata if isinstance(metadata, dict) else None
 
 
 def read_labels(path: str | os.PathLike[str]) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,7 +31,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+# What a shell reports for a writer ended by SIGPIPE (128 + 13), as `yes | head -1` does.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(args: argparse.Namespace) -> int:
+    """Detect and print; a reader that stops early (``| head -1``) ends it quietly."""
+    try:
+        return _detect(args)
+    except BrokenPipeError:
+        # Python ignores SIGPIPE and raises instead. Point stdout at /dev/null so the
+        # interpreter's final flush of the unsent rest cannot raise (and print) again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _detect(args: argparse.Namespace) -> int:
     import cv2
 
     from edgedet.annotate import draw_detections

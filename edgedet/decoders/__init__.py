@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "tflite_postprocess": "edgedet.decoders.tflite_postprocess:TflitePostprocessDecoder",
     "yolov5": "edgedet.decoders.yolo:Yolov5Decoder",
     "yolov8": "edgedet.decoders.yolo:Yolov8Decoder",
+    "yolo_nms": "edgedet.decoders.yolo:YoloNmsDecoder",
 }
 
 # Order matters for identification: the most specific signature first.

@@ -6,9 +6,15 @@ on the small image) and writes straight into the buffer it is given, which is th
 interpreter's own input tensor in the detector.
 
 Numeric encoding: the model sees ``(pixel - mean) / std``. For a float input that is
-computed in float32. For a uint8/int8 input it is further quantized with the tensor's
+computed in float32 (a true division, so ``std: 255`` gives exactly ``pixel / 255`` as
+Ultralytics computes it). For a uint8/int8 input it is further quantized with the tensor's
 ``scale`` and ``zero_point``; as pixels are 0..255 this is a 256-entry table per channel,
-applied with one ``cv2.LUT`` (skipped when the table is the identity).
+applied with one ``cv2.LUT`` (skipped when the table is the identity). Quantization
+rounds to the nearest code (``np.round``, half to even), it does not truncate.
+
+Layout: the input tensor is NHWC ``[1, H, W, 3]`` (TFLite's usual layout) or NCHW
+``[1, 3, H, W]`` (Ultralytics' LiteRT exports, converted from PyTorch). For NCHW the
+image is prepared in an HWC scratch buffer and copied transposed into the tensor.
 
 Resizing uses ``RESIZE_INTERPOLATION`` (``cv2.INTER_LINEAR_EXACT``) everywhere a model
 input is made (runtime, converter calibration, fidelity reference), so that the input
@@ -54,9 +60,12 @@ class Preprocessor:
     dtype: np.dtype
     scale: float | None = None
     zero_point: int = 0
+    layout: str = "nhwc"  # nhwc | nchw
 
     def __post_init__(self) -> None:
         self.dtype = np.dtype(self.dtype)
+        if self.layout not in ("nhwc", "nchw"):
+            raise ValueError(f"layout must be nhwc or nchw, not {self.layout!r}")
         channels = 3
         mean = list(self.spec.mean) * (channels if len(self.spec.mean) == 1 else 1)
         std = list(self.spec.std) * (channels if len(self.spec.std) == 1 else 1)
@@ -65,7 +74,7 @@ class Preprocessor:
         if any(s == 0 for s in std):
             raise InputError("model card input.std must not be 0")
         self._mean = np.asarray(mean, np.float32)
-        self._inv_std = (1.0 / np.asarray(std, np.float32)).astype(np.float32)
+        self._std = np.asarray(std, np.float32)
         self._lut: np.ndarray | None = None
         if self.dtype.kind in "iu":
             if not self.scale:
@@ -87,6 +96,10 @@ class Preprocessor:
         elif self.dtype != np.float32:
             raise InputError(f"unsupported model input type {self.dtype}")
         self._canvas = np.empty((self.height, self.width, 3), np.uint8)
+        # NCHW: the encoded HWC image is built here, then copied transposed into the tensor.
+        self._hwc = (
+            np.empty((self.height, self.width, 3), self.dtype) if self.layout == "nchw" else None
+        )
 
     def geometry_for(self, frame_height: int, frame_width: int) -> FrameGeometry:
         if self.spec.resize == "stretch":
@@ -108,7 +121,8 @@ class Preprocessor:
         return new_h, new_w, (self.height - new_h) // 2, (self.width - new_w) // 2
 
     def __call__(self, frame: np.ndarray, out: np.ndarray) -> FrameGeometry:
-        """Write the model input for ``frame`` into ``out`` ((H, W, 3) of the input dtype).
+        """Write the model input for ``frame`` into ``out``: (H, W, 3), or (3, H, W) for
+        the ``nchw`` layout, of the input dtype.
 
         frame: uint8 HxW (grey), HxWx3 (BGR) or HxWx4 (BGRA). Returns the geometry that
         maps model coordinates back to the frame.
@@ -150,12 +164,15 @@ class Preprocessor:
             small = cv2.cvtColor(small, cv2.COLOR_BGRA2RGB if rgb else cv2.COLOR_BGRA2BGR)
         elif rgb:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=self._canvas)
+        hwc = out if self._hwc is None else self._hwc
         if self.dtype == np.float32:
-            np.subtract(small, self._mean, out=out, casting="unsafe")
-            np.multiply(out, self._inv_std, out=out)
+            np.subtract(small, self._mean, out=hwc, casting="unsafe")
+            np.divide(hwc, self._std, out=hwc)
         elif self._lut is not None:
-            target = out.view(np.uint8) if self.dtype == np.int8 else out
+            target = hwc.view(np.uint8) if self.dtype == np.int8 else hwc
             cv2.LUT(small, self._lut, dst=target)
         else:
-            np.copyto(out, small)
+            np.copyto(hwc, small)
+        if self._hwc is not None:
+            np.copyto(out, hwc.transpose(2, 0, 1))
         return geometry

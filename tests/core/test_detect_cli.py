@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import cv2
 import numpy as np
 import pytest
-from support.service import run_edgedet
+from support.service import clean_env, edgedet_cmd, run_edgedet
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +97,22 @@ def test_a_printed_score_passed_back_as_min_score_returns_the_detection(frame_fi
         assert d in found, (d, found)
         text = run_edgedet("detect", frame_files[0], "--min-score", str(d["score"])).stdout
         assert f"{d['score']:.4f}" in text
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_a_reader_that_stops_early_ends_it_quietly(frame_files, json_lines):
+    """``edgedet detect --json ... | head -1``: once the reader has gone, the next write
+    fails (EPIPE); edgedet stops with the shell's SIGPIPE status and says nothing."""
+    args = [*frame_files, *frame_files] + (["--json"] if json_lines else [])
+    proc = subprocess.Popen(
+        edgedet_cmd("detect", *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does after its line
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert first.strip(), "the first line reached the reader"
+    assert stderr == ""

@@ -1,7 +1,9 @@
 """Card-less models through `Detector`: identified by their outputs, labels from a file.
 
-Without a card the preprocessor feeds ``(pixel - 127.5) / 127.5``, so a frame pixel
-``127.5 + 127.5 * v`` (rounded) gives the factory models the head value ``v``.
+Without a card a YOLO model is fed as Ultralytics feeds it: letterbox, RGB, ``pixel /
+255``; so a BGR frame of the input size with pixel ``255 * v`` (rounded) gives the factory
+YOLO models the head value ``v`` (in [0, 1]). Any other model gets ``(pixel - 127.5) /
+127.5``, so there a pixel ``127.5 + 127.5 * v`` gives ``v``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ NUM_ANCHORS = 60
 NUM_CLASSES = 4
 
 
-def _frame(values: np.ndarray) -> np.ndarray:
+def _frame(values: np.ndarray, *, yolo: bool) -> np.ndarray:
     """A BGR uint8 frame of the input size that the card-less preprocessor turns into
-    ``head_image(values)`` (up to pixel rounding)."""
+    ``head_image(values)`` (up to pixel rounding): ``pixel / 255`` for YOLO models,
+    ``(pixel - 127.5) / 127.5`` for the others."""
     rgb = head_image(values, INPUT)[0]
-    pixels = np.round(127.5 + 127.5 * rgb).astype(np.uint8)
+    pixels = np.round(255 * rgb if yolo else 127.5 + 127.5 * rgb).astype(np.uint8)
     return np.ascontiguousarray(pixels[:, :, ::-1])
 
 
@@ -50,7 +53,9 @@ def test_cardless_yolo_is_identified_and_detects(build_model, tmp_path, version,
         values[9, 4] = 1.0
     detector = Detector.open(path, labels_path=_labels(tmp_path, NUM_CLASSES))
     assert type(detector.decoder) is (Yolov8Decoder if version == 8 else Yolov5Decoder)
-    got = detector.detect(_frame(values), min_score=0.5, iou_threshold=0.5)
+    assert detector.preprocessor.spec.resize == "letterbox"
+    assert (detector.preprocessor.spec.mean, detector.preprocessor.spec.std) == ((0.0,), (255.0,))
+    got = detector.detect(_frame(values, yolo=True), min_score=0.5, iou_threshold=0.5)
     assert [got.label(i) for i in range(len(got))] == ["c3"]
     np.testing.assert_allclose(got.scores, [0.9], atol=0.02)
     np.testing.assert_allclose(got.boxes, [[0.6875, 0.125, 0.8125, 0.375]], atol=0.02)
@@ -75,6 +80,6 @@ def test_cardless_postprocess_model_is_identified_and_detects(build_model, tmp_p
     values[5, 4 + 1] = 0.8  # column 1: the first real class
     detector = Detector.open(path, labels_path=_labels(tmp_path, NUM_CLASSES))
     assert type(detector.decoder) is TflitePostprocessDecoder
-    got = detector.detect(_frame(values), min_score=0.5)
+    got = detector.detect(_frame(values, yolo=False), min_score=0.5)
     assert [got.label(i) for i in range(len(got))] == ["c0"]
     np.testing.assert_allclose(got.scores, [0.8], atol=0.02)
