@@ -214,6 +214,10 @@ class Detector:
         outs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
         return outs, geometry
 
+    def last_input(self) -> np.ndarray:
+        """A copy of the interpreter's input tensor: what the model saw in the last call."""
+        return self._interpreter.get_tensor(self._input_index)
+
     def invoke_only(self, frame: np.ndarray) -> float:
         """Preprocess + invoke without decoding (for benchmarks); returns invoke ms."""
         _, _, t1, t2 = self._preprocess_and_invoke(frame)

@@ -18,8 +18,9 @@ import contextlib
 import importlib
 import logging
 import os
+import shutil
+import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -67,33 +68,58 @@ class Backend:
 
 
 # What the native runtime prints on stderr for every interpreter it builds; one line of
-# noise per start that would break "one clear line" error output.
-_NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+# noise per start that would break "one clear line" error output (a grep pattern).
+_NATIVE_NOISE = "^INFO: Created TensorFlow Lite XNNPACK delegate"
 
 
 @contextlib.contextmanager
 def _without_native_info_lines() -> Iterator[None]:
-    """Capture the C-level stderr while building an interpreter and re-emit everything
-    except the runtime's informational banner."""
+    """While an interpreter is built, pass the C-level stderr (fd 2) through ``grep -v``,
+    dropping the runtime's informational banner and forwarding every other line as it
+    comes.
+
+    The filter is a child process, not a thread, so that what native code writes just
+    before a crash (its own message, then ``faulthandler``'s traceback, which `edgedet
+    run` enables) still reaches the terminal or the journal: the child drains the pipe
+    after this process died. Without grep, or without a real stderr, nothing is filtered.
+    """
+    grep = shutil.which("grep")
     try:
         stderr_fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
-        yield  # no real stderr (embedded, pytest capture): nothing to filter
+        stderr_fd = None  # no real stderr (embedded, some test captures)
+    if grep is None or stderr_fd is None:
+        yield
         return
     sys.stderr.flush()
-    saved = os.dup(stderr_fd)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), stderr_fd)
+    read_end, write_end = os.pipe()
+    try:
+        # Its own session: Ctrl-C in a terminal stops edgedet, not the filter mid-line.
+        child = subprocess.Popen(
+            [grep, "-v", "--line-buffered", "-e", _NATIVE_NOISE],
+            stdin=read_end,
+            stdout=stderr_fd,
+            start_new_session=True,
+        )
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        yield
+        return
+    os.close(read_end)
+    real_stderr = os.dup(stderr_fd)
+    os.dup2(write_end, stderr_fd)
+    os.close(write_end)  # fd 2 is now the pipe's only write end
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real_stderr, stderr_fd)  # closes the pipe: grep forwards the rest and ends
+        os.close(real_stderr)
         try:
-            yield
-        finally:
-            os.dup2(saved, stderr_fd)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-            kept = "".join(ln for ln in lines if not ln.startswith(_NATIVE_NOISE))
-            if kept:
-                os.write(stderr_fd, kept.encode())
+            child.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            pass  # a process started meanwhile holds the pipe; grep ends when it does
 
 
 def _import_backend(name: str) -> ModuleType:

@@ -154,7 +154,9 @@ def run_bench(args: argparse.Namespace) -> dict:
             cfg, log=dataclasses.replace(cfg.log, path=str(Path(tmp.name) / "bench.jsonl"))
         )
     if cfg.source.uri == "auto":
-        cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, uri=resolve_auto()))
+        cfg = dataclasses.replace(
+            cfg, source=dataclasses.replace(cfg.source, uri=resolve_auto(demo=args.config is None))
+        )
     # Loop a short clip so every pass gets its frames.
     cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=True))
 

@@ -54,8 +54,9 @@ def _detect(args: argparse.Namespace) -> int:
     from edgedet.detector import Detector
     from edgedet.errors import InputError
     from edgedet.models import default_model_path
+    from edgedet.sources.opencv import opencv_errors_only
 
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # we report bad images
+    opencv_errors_only()  # we report bad images ourselves
     detector = Detector.open(
         args.model or default_model_path(),
         labels_path=args.labels,

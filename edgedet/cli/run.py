@@ -39,7 +39,12 @@ def setup_logging() -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Exit 0 when the source ended, max_frames was reached or a signal stopped the run."""
+    import faulthandler
     import sys
+
+    # A native crash (interpreter, camera stack) prints every thread's Python stack to
+    # stderr, which is the journal under systemd; otherwise it would die without a word.
+    faulthandler.enable(all_threads=True)
 
     from edgedet.cli.options import overrides_from_args
     from edgedet.service.config import load_config

@@ -3,8 +3,9 @@
 This is the ground truth the whole edge pipeline is measured against (issue 3, section 6):
 the graph's ``detection_boxes``/``detection_scores``/``detection_classes`` after its own
 anchor decoding, sigmoid and NMS. Frames are fed the way the graph's publisher feeds them
-(``cv2.resize`` to the input size, BGR → RGB, uint8 ``image_tensor``), so the graph's
-internal resize is the identity and both sides start from the same pixels.
+(``cv2.resize`` to the input size with the runtime's interpolation, BGR → RGB, uint8
+``image_tensor``), so the graph's internal resize is the identity and both sides start
+from the same pixels.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class GraphReference:
         """
         import cv2
 
-        small = cv2.resize(frame_bgr, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        from edgedet.preprocess import RESIZE_INTERPOLATION
+
+        small = cv2.resize(frame_bgr, (self.width, self.height), interpolation=RESIZE_INTERPOLATION)
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)[np.newaxis]
         boxes, scores, classes, num = self._session.run(self._fetch, {self._image: rgb})
         n = int(num[0])

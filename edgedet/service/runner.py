@@ -299,7 +299,9 @@ class Runner:
 
     def _setup(self) -> None:
         cfg = self.cfg
-        source = make_source(cfg.source)  # a mistyped path fails before the model loads
+        # A mistyped path fails before the model loads. Only `edgedet run` without a
+        # config may fall back to the demo clip (never under systemd: resolve_auto).
+        source = make_source(cfg.source, demo=self.config_path is None)
         if self.detector is None:
             self.detector = open_detector(cfg)
         self._apply_model_params(cfg)

@@ -20,6 +20,7 @@ plugin module directly, so OpenCV and picamera2 are only imported when used.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".ts"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+log = logging.getLogger(__name__)
 URL_RE = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
 
 
@@ -123,37 +125,67 @@ class Source:
         ISP) delivers frames at that size; others ignore it."""
 
 
-def picamera2_available() -> bool:
-    """True when picamera2 imports and libcamera reports a Pi (CSI) camera."""
+def picamera2_problem() -> str | None:
+    """Why the Pi camera cannot be used through picamera2 here, in one line; None when
+    picamera2 imports and libcamera lists a Pi (CSI) camera.
+
+    The import error is kept verbatim: on Raspberry Pi OS the usual one is apt's
+    simplejpeg (a picamera2 dependency) meeting a pip NumPy 2 in the venv ("numpy.dtype
+    size changed"); README.md's Pi section has the install that avoids it.
+    """
     try:
         from picamera2 import Picamera2  # apt's python3-picamera2; not on PyPI for us
-    except Exception:  # ImportError, or libcamera failing to load on a non-Pi
-        return False
+    except Exception as exc:  # ImportError, or an extension built for another NumPy
+        return f"picamera2 does not import ({_one_line(exc)})"
     try:
         cameras = Picamera2.global_camera_info()
-    except Exception:
-        return False
+    except Exception as exc:  # libcamera failing to load on a non-Pi
+        return f"libcamera cannot list cameras ({_one_line(exc)})"
     # libcamera also lists USB webcams ("/usb" in the id); those are better served by V4L2.
-    return any("/usb" not in str(cam.get("Id", "")) for cam in cameras)
+    if not any("/usb" not in str(cam.get("Id", "")) for cam in cameras):
+        return "libcamera lists no Pi camera (check the ribbon cable and `rpicam-hello`)"
+    return None
 
 
-def resolve_auto() -> str:
-    """What ``source: auto`` means on this machine: picamera2, /dev/video0 or the sample clip.
+def picamera2_available() -> bool:
+    """True when picamera2 imports and libcamera reports a Pi (CSI) camera."""
+    return picamera2_problem() is None
 
-    Raises SourceError when none is available.
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def under_systemd() -> bool:
+    """True when started by systemd (a unit sets INVOCATION_ID; Type=notify NOTIFY_SOCKET)."""
+    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET"))
+
+
+def resolve_auto(*, demo: bool = False) -> str:
+    """What ``source: auto`` means on this machine: picamera2, else /dev/video0.
+
+    Only the interactive demo (``demo``: `edgedet run` by hand without a config file)
+    falls back to the bundled sample clip, and never under systemd: a service must not
+    publish the demo clip's detections as if they were the camera's. Otherwise a missing
+    camera raises SourceError, one line with the reason picamera2 gave.
     """
-    if picamera2_available():
+    problem = picamera2_problem()
+    if problem is None:
         return "picamera2"
     if os.path.exists("/dev/video0"):
+        log.info("source auto: no Pi camera: %s; using /dev/video0", problem)
         return "/dev/video0"
-    from edgedet.models import sample_clip_path
+    if demo and not under_systemd():
+        from edgedet.models import sample_clip_path
 
-    clip = sample_clip_path()
-    if clip is not None:
-        return str(clip)
+        clip = sample_clip_path()
+        if clip is not None:
+            log.info("source auto: no camera (%s): the demo runs on the sample clip", problem)
+            return str(clip)
     raise SourceError(
-        "source auto: no Pi camera, no /dev/video0 and no bundled sample clip; "
-        "set --source to a camera, URL, video file or image folder"
+        f"source auto: no camera: {problem}, and no /dev/video0; connect a camera or set "
+        "source.uri (picamera2, /dev/videoN, rtsp:// URL, video file or image folder)"
     )
 
 
@@ -184,9 +216,10 @@ def classify(uri: str) -> str:
     )
 
 
-def make_source(cfg: SourceConfig) -> Source:
-    """Build (not open) the source ``cfg.uri`` names; ``auto`` is resolved here."""
-    uri = cfg.uri if cfg.uri != "auto" else resolve_auto()
+def make_source(cfg: SourceConfig, *, demo: bool = False) -> Source:
+    """Build (not open) the source ``cfg.uri`` names; ``auto`` is resolved here (``demo``:
+    see ``resolve_auto``)."""
+    uri = cfg.uri if cfg.uri != "auto" else resolve_auto(demo=demo)
     kind = classify(uri)
     if kind == "picamera2":
         from edgedet.sources.picam import Picamera2Source
@@ -233,5 +266,7 @@ __all__ = [
     "make_source",
     "open_source",
     "picamera2_available",
+    "picamera2_problem",
     "resolve_auto",
+    "under_systemd",
 ]

@@ -13,12 +13,25 @@ from edgedet.errors import SourceError
 from edgedet.sources import EndOfSource, Frame, Source
 
 
+def opencv_errors_only() -> None:
+    """Let OpenCV's own console log print errors only (no warnings), on OpenCV 4 and 5.
+
+    OpenCV 5 has only ``cv2.utils.logging.setLogLevel``; the 4.x wheels that pip picks
+    next to NumPy 1 (the tflite-runtime extra) have only ``cv2.setLogLevel``.
+    """
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    else:
+        cv2.setLogLevel(2)  # cv::utils::logging::LOG_LEVEL_ERROR
+
+
 def _quiet_opencv() -> None:
     """Silence OpenCV's and FFmpeg's own console warnings (a line per failed open or read
     timeout); the SourceError or reconnect line says it once. Setting OPENCV_LOG_LEVEL or
     OPENCV_FFMPEG_LOGLEVEL in the environment keeps them (for debugging a camera)."""
     if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        opencv_errors_only()
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 

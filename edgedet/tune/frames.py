@@ -153,10 +153,10 @@ def _quiet_opencv() -> None:
     """FFmpeg prints its own line for a file it cannot parse; our error says it once."""
     import os
 
-    import cv2
+    from edgedet.sources.opencv import opencv_errors_only  # OpenCV 4 and 5
 
     if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        opencv_errors_only()
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 

@@ -136,8 +136,12 @@ class SavedModelReference:
         import cv2
 
         from edgedet.convert.fidelity import FrameResult
+        from edgedet.preprocess import RESIZE_INTERPOLATION  # the runtime's own resize
 
-        image = frame_bgr if self._size is None else cv2.resize(frame_bgr, self._size)
+        if self._size is None:
+            image = frame_bgr
+        else:
+            image = cv2.resize(frame_bgr, self._size, interpolation=RESIZE_INTERPOLATION)
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)[np.newaxis]
         out = self._fn(**{self._input: self._tf.constant(rgb, dtype=self._dtype)})
         boxes = np.asarray(out["detection_boxes"])[0]

@@ -63,6 +63,6 @@ def test_folder_frames_and_preprocessing_match_the_runtime(calib_dir):
     spec = InputSpec(height=300, width=300, color="rgb", resize="stretch")
     x = preprocess(first, spec)
     assert x.shape == (1, 300, 300, 3) and x.dtype == np.float32
-    small = cv2.resize(first, (300, 300), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(first, (300, 300), interpolation=cv2.INTER_LINEAR_EXACT)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     np.testing.assert_allclose(x[0], (rgb.astype(np.float32) - 127.5) / 127.5, atol=1e-6)

@@ -82,6 +82,7 @@ def clean_env(**extra: str) -> dict[str, str]:
         "LOGS_DIRECTORY",
         "STATE_DIRECTORY",
         "JOURNAL_STREAM",
+        "INVOCATION_ID",
     )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONUNBUFFERED"] = "1"
