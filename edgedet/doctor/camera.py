@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from edgedet.doctor import FAIL, OK, SKIP, WARN, Context, Result
+from edgedet.sources import picamera2_problem
 
 AREA = "camera"
 APT_SITE = "/usr/lib/python3/dist-packages"
@@ -59,30 +60,6 @@ def picamera2_check(ctx: Context) -> Result:
     if problem is None:
         return Result(AREA, "picamera2", OK, "picamera2 imports and libcamera lists a Pi camera")
     return Result(AREA, "picamera2", status, problem, _picamera2_fix(ctx, problem))
-
-
-def picamera2_problem() -> str | None:
-    """Why picamera2 cannot use a Pi camera here, in one line; None when it can.
-
-    The same probe as `edgedet run`'s ``source: auto`` (issue 10 moves it into
-    ``edgedet.sources.picamera2_problem``, which this then calls).
-    """
-    try:
-        from picamera2 import Picamera2  # apt's python3-picamera2
-    except Exception as exc:  # ImportError, or an extension built for another NumPy
-        return f"picamera2 does not import ({_one_line(exc)})"
-    try:
-        cameras = Picamera2.global_camera_info()
-    except Exception as exc:  # libcamera failing to load
-        return f"libcamera cannot list cameras ({_one_line(exc)})"
-    if not any("/usb" not in str(cam.get("Id", "")) for cam in cameras):
-        return "libcamera lists no Pi camera (check the ribbon cable and `rpicam-hello`)"
-    return None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _picamera2_fix(ctx: Context, problem: str) -> str:
