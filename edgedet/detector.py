@@ -268,7 +268,6 @@ class Detector:
             max_detections=2**62,
             agnostic=False,
         )
-        geometry, *_ = self._preprocess_and_invoke(frame)
-        outputs = [self._interpreter.get_tensor(t.index) for t in self.output_infos]
+        outputs, geometry = self.raw_outputs(frame)
         result = self.decoder.decode(outputs, params, geometry)
         return result.with_labels(self.labels)
