@@ -574,11 +574,7 @@ def cardless_spec(
         if (
             isinstance(imgsz, list)
             and len(imgsz) == 2
-            and [int(v) for v in imgsz]
-            != [
-                height,
-                width,
-            ]
+            and [int(v) for v in imgsz] != [height, width]
         ):
             raise ModelError(
                 f"the embedded Ultralytics metadata says imgsz {list(imgsz)} but the input "
@@ -596,7 +592,7 @@ def cardless_spec(
             }, labels
         stride = int(metadata.get("stride", ULTRALYTICS_STRIDES[-1]))
         strides = tuple(s for s in ULTRALYTICS_STRIDES if s <= stride) or ULTRALYTICS_STRIDES
-        _, rows, cols = outputs[0].shape
+        cols = outputs[0].shape[2]
         if cols != grid_size(height, width, strides):
             raise ModelError(
                 f"this Ultralytics detection export has output {shapes}; for a "
