@@ -26,7 +26,7 @@ def opencv_errors_only() -> None:
         cv2.setLogLevel(2)  # cv::utils::logging::LOG_LEVEL_ERROR
 
 
-def _quiet_opencv() -> None:
+def quiet_opencv() -> None:
     """Silence OpenCV's and FFmpeg's own console warnings (a line per failed open or read
     timeout); the SourceError or reconnect line says it once. Setting OPENCV_LOG_LEVEL or
     OPENCV_FFMPEG_LOGLEVEL in the environment keeps them (for debugging a camera)."""
@@ -95,7 +95,7 @@ class CameraSource(_CaptureSource):
 
     def open(self) -> None:
         self.close()
-        _quiet_opencv()
+        quiet_opencv()
         uri = self.uri
         if uri.isdigit():
             device = f"/dev/video{uri}"
@@ -162,7 +162,7 @@ class VideoFileSource(_CaptureSource):
         self.close()
         if not self.path.is_file():
             raise SourceError(f"source {self.path}: no such video file; check --source")
-        _quiet_opencv()
+        quiet_opencv()
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()

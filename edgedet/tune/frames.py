@@ -149,22 +149,13 @@ def open_frames(
     return FrameSet(path, tuple(f"frame_{i:06d}" for i in keep), video_indices=tuple(keep))
 
 
-def _quiet_opencv() -> None:
-    """FFmpeg prints its own line for a file it cannot parse; our error says it once."""
-    import os
-
-    from edgedet.sources.opencv import opencv_errors_only  # OpenCV 4 and 5
-
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        opencv_errors_only()
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-
-
 def _video_length(path: Path) -> int:
     """Number of decodable frames (counted, since container headers can be wrong)."""
     import cv2
 
-    _quiet_opencv()
+    from edgedet.sources.opencv import quiet_opencv
+
+    quiet_opencv()  # FFmpeg prints its own line for a file it cannot parse; our error says it once
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
