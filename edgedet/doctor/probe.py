@@ -156,18 +156,23 @@ def _choose_backend(name: str) -> tuple[Any, dict[str, Any]]:
     return None, findings
 
 
-def _cpu_run(backend: Any, data: bytes, threads: int | None) -> dict[str, Any]:
-    """Build a CPU interpreter the runtime's way and invoke it once on a zero input."""
+def _invoke_once(interpreter: Any) -> None:
+    """Invoke ``interpreter`` once on an all-zero input."""
     import numpy as np
 
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+    interpreter.invoke()
+
+
+def _cpu_run(backend: Any, data: bytes, threads: int | None) -> dict[str, Any]:
+    """Build a CPU interpreter the runtime's way and invoke it once on a zero input."""
     interpreter = backend.interpreter(data, num_threads=threads)
     # The public API lists no delegates; a node named DELEGATE in the op list is a
     # partition a default delegate took over, and on the CPU that delegate is XNNPACK.
     ops = interpreter._get_ops_details()
     partitions = sum(1 for op in ops if op["op_name"] == "DELEGATE")
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-    interpreter.invoke()
+    _invoke_once(interpreter)
     return {"xnnpack_partitions": partitions, "invoked": True}
 
 
@@ -245,12 +250,7 @@ def child(argv: list[str] | None = None) -> int:
             delegate = load_edgetpu_delegate(backend, args.edgetpu_device)
             result: dict[str, Any] = {"stage": "edgetpu", "loaded": True}
             if data is not None and compiled:
-                interpreter = backend.interpreter(data, delegates=[delegate])
-                detail = interpreter.get_input_details()[0]
-                import numpy as np
-
-                interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-                interpreter.invoke()
+                _invoke_once(backend.interpreter(data, delegates=[delegate]))
                 result["invoked"] = True
             _emit(result)
         except (EdgedetError, ValueError, RuntimeError) as exc:
