@@ -1,6 +1,6 @@
 """`edgedet tune` end to end: ground truth, one inference pass, the grid, a recommendation.
 
-`check` validates everything that can be validated before the long part (files, labels,
+`Plan` validates everything that can be validated before the long part (files, labels,
 targets, the card and the output folder), so bad input fails in a second with one line
 and nothing written; `tune` then runs the model once per frame and returns a
 `TuneResult`; `edgedet.tune.report` writes it out.
