@@ -123,9 +123,6 @@ class JsonlLogPublisher(QueuedPublisher):
         if wants_frame(self.frames, record):
             super().publish(record, frame, detections)
 
-    def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
-        return record
-
     def _handle(self, record: dict) -> None:
         data = (dumps_record(record) + "\n").encode("utf-8")
         try:
