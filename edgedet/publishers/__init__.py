@@ -125,10 +125,7 @@ class QueuedPublisher(Publisher):
         if self._closing.is_set():
             self._dropped()
             return
-        try:
-            self._queue.put_nowait(self._prepare(record, frame, detections))
-        except queue.Full:
-            self._dropped()
+        self._offer(self._prepare(record, frame, detections))
 
     def publish_events(self, batch: EventBatch, frame: np.ndarray) -> None:
         if not self.handles_events:
@@ -136,10 +133,7 @@ class QueuedPublisher(Publisher):
         if self._closing.is_set():
             self._dropped()
             return
-        try:
-            self._queue.put_nowait(_Events(batch, frame))
-        except queue.Full:
-            self._dropped()
+        self._offer(_Events(batch, frame))
 
     def close(self, timeout: float = 3.0) -> None:
         """Let the worker finish what is queued, then stop it; waits at most ``timeout``."""
@@ -168,6 +162,13 @@ class QueuedPublisher(Publisher):
 
     def _on_close(self) -> None:
         pass
+
+    def _offer(self, item: Any) -> None:
+        """Queue ``item`` for the worker, or count it dropped if the queue is full."""
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._dropped()
 
     def _dropped(self) -> None:
         """A record that will never be published (queue full, closing, write failed)."""
