@@ -201,9 +201,6 @@ class MqttPublisher(QueuedPublisher):
         if wants_frame(self.frames, record):
             super().publish(record, frame, detections)
 
-    def _prepare(self, record: dict, frame: np.ndarray, detections: Detections) -> Any:
-        return record
-
     def _wait_connected(self) -> bool:
         """Block until connected; False when closing without a broker (nowhere to send)."""
         while not self._connected.is_set():
