@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,8 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(
             f"filters.min_area ({f.min_area:g}) must not exceed filters.max_area ({f.max_area:g})"
         )
-    if f.roi is not None and len(f.roi) < 3:
-        raise ConfigError(
-            f"filters.roi: expected a polygon of at least 3 [x, y] points, got {len(f.roi)}"
-        )
+    if f.roi is not None:
+        _check_polygon("filters.roi", f.roi)
     if (cfg.source.lores_width is None) != (cfg.source.lores_height is None):
         raise ConfigError(
             "source.lores_width and source.lores_height: set both, or neither (null: the "
@@ -186,11 +185,7 @@ def _check_consistency(cfg: Config) -> None:
         )
     for key in ("regions", "mask"):
         for i, poly in enumerate(getattr(cfg.motion, key)):
-            if len(poly) < 3:
-                raise ConfigError(
-                    f"motion.{key}[{i}]: expected a polygon of at least 3 [x, y] points, "
-                    f"got {len(poly)}"
-                )
+            _check_polygon(f"motion.{key}[{i}]", poly)
     if cfg.motion.blur > 1 and cfg.motion.blur % 2 == 0:
         raise ConfigError(f"motion.blur: expected an odd kernel size or 0, got {cfg.motion.blur}")
     if cfg.source.backoff_initial > cfg.source.backoff_max:
@@ -198,6 +193,13 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.mqtt.password_file and not cfg.mqtt.username:
         raise ConfigError("mqtt.password_file is set but mqtt.username is not; set both")
     check_events_config(cfg.events, cfg.zones, cfg.homeassistant)
+
+
+def _check_polygon(path: str, poly: Sequence[Any]) -> None:
+    if len(poly) < 3:
+        raise ConfigError(
+            f"{path}: expected a polygon of at least 3 [x, y] points, got {len(poly)}"
+        )
 
 
 def _resolve(cfg: Config) -> Config:
