@@ -117,7 +117,6 @@ class MqttPublisher(QueuedPublisher):
         mqtt = _import_paho()
         self.frames = frames
         self.discovery = discovery
-        self.topic_events = f"{prefix.rstrip('/')}/events"
         self._occupied: dict[tuple[str, str], bool] = {}
         self._pairs: list[tuple[str, str]] = []  # (zone, label) of every count
         self._connection = 0  # incremented per CONNACK (paho's thread)
@@ -127,6 +126,7 @@ class MqttPublisher(QueuedPublisher):
         self.port = int(port)
         self.prefix = prefix.rstrip("/")
         self.topic_detections = f"{self.prefix}/detections"
+        self.topic_events = f"{self.prefix}/events"
         self.topic_status = f"{self.prefix}/status"
         self.topic_stats = f"{self.prefix}/stats"
         self.stats_interval = stats_interval
