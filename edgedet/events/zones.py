@@ -148,6 +148,7 @@ class ZonePresence:
 
     def __init__(self, zones: list[Zone], label: str) -> None:
         self._zones = [z for z in zones if z.accepts(label)]
+        self._inertia = np.array([z.inertia for z in self._zones], np.int64)
         self._streak = np.zeros(len(self._zones), np.int64)  # frames disagreeing with state
         self._inside = np.zeros(len(self._zones), bool)
         self.entered: list[str] = []  # zones ever entered, in order of entry
@@ -164,8 +165,7 @@ class ZonePresence:
         now = np.array([bool(z.contains(point)[0]) for z in self._zones])
         disagree = now != self._inside
         self._streak = np.where(disagree, self._streak + 1, 0)
-        inertia = np.array([z.inertia for z in self._zones])
-        flip = disagree & (self._streak >= inertia)
+        flip = disagree & (self._streak >= self._inertia)
         if not flip.any():
             return False
         self._inside = np.where(flip, now, self._inside)
