@@ -82,7 +82,6 @@ class EventsStage:
             labels=tuple(events.labels),
         )
         snapshot_dir = events.snapshot_dir if events.snapshots else None
-        self.snapshot_dir = snapshot_dir
         self.machine = EventMachine(
             rules,
             build_zones(zones),
@@ -93,7 +92,6 @@ class EventsStage:
         )
         self._counts = CountChanges(events.counts_interval)
         self.tracks_started = 0
-        self.events_started = 0
 
     def start(self) -> EventBatch:
         """The initial counts (every configured zone and label, zeros), before any frame."""
@@ -113,8 +111,6 @@ class EventsStage:
         for change in changes:
             record = change.record
             batch.events.append(record)
-            if record["type"] == "new":
-                self.events_started += 1
             if change.detection >= 0 and record["snapshot"]:
                 i = change.detection
                 batch.snapshots.append(
