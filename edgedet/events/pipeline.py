@@ -91,7 +91,10 @@ class EventsStage:
             snapshot_path=(lambda eid: f"{snapshot_dir}/{eid}.jpg") if snapshot_dir else None,
         )
         self._counts = CountChanges(events.counts_interval)
-        self.tracks_started = 0
+
+    @property
+    def tracks_started(self) -> int:
+        return self.tracker.started
 
     def start(self) -> EventBatch:
         """The initial counts (every configured zone and label, zeros), before any frame."""
@@ -100,8 +103,6 @@ class EventsStage:
     def process(self, detections: Detections, ts: float) -> EventBatch:
         """One frame: its (post-filter) detections and capture time ``ts`` (seconds)."""
         tracks = self.tracker.update(detections)
-        if len(tracks):
-            self.tracks_started = max(self.tracks_started, int(tracks.ids.max()))
         changes = self.machine.update(tracks, ts)
         batch = EventBatch()
         if not changes:

@@ -201,6 +201,11 @@ class Tracker:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def started(self) -> int:
+        """Tracks started so far: their ids are 1..started (never reused)."""
+        return self._next_id - 1
+
     def update(self, detections: Detections) -> Tracks:
         """Advance one frame with ``detections``; return every live track."""
         self._predict()
