@@ -359,9 +359,6 @@ def main(args: argparse.Namespace) -> int:
 
     result = run_gating_bench(args)
     if args.json:
-        for c in result["clips"]:
-            for mode in ("gated", "ungated"):
-                c[mode].pop("_records", None)
         print(json.dumps(result, indent=2))
     else:
         sys.stdout.write(render(result))
