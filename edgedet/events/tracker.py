@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgedet.detections import Detections
+from edgedet.postprocess import box_iou
 
 ASSIGNMENTS = ("greedy", "hungarian")
 
@@ -76,23 +77,6 @@ class Tracks:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (M, 4) with every box of ``b`` (N, 4) → (M, N) float64.
-
-    Same definition as ``edgedet.postprocess``: areas without +1, IoU 0 when union <= 0.
-    """
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 def assign_greedy(iou: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +198,7 @@ class Tracker:
         rows = cols = np.zeros(0, np.int64)
         if len(self._ids) and n:
             same_class = self._cls[:, None] == detections.class_ids[None, :]
-            iou = iou_matrix(_to_boxes(self._x[:, :4]), boxes)
+            iou = box_iou(_to_boxes(self._x[:, :4]), boxes)
             iou[~same_class] = 0.0  # only tracks and detections of one class may pair
             rows, cols = self._assign(iou, self.iou_threshold)
             if self.max_distance > 0 and len(rows) < min(len(self._ids), n):

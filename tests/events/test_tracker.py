@@ -7,7 +7,8 @@ import pytest
 from tracking_sequences import Walker, evaluate, make_scene, standard_scenes
 
 from edgedet.detections import Detections
-from edgedet.events.tracker import Tracker, assign_greedy, assign_hungarian, iou_matrix
+from edgedet.events.tracker import Tracker, assign_greedy, assign_hungarian
+from edgedet.postprocess import box_iou
 
 pytest.importorskip("motmetrics")
 
@@ -106,6 +107,6 @@ def test_greedy_and_hungarian_pick_pairs_above_the_threshold_only() -> None:
 def test_iou_matrix_matches_the_postprocess_definition() -> None:
     a = np.array([[0.1, 0.2, 0.3, 0.4]])
     b = np.array([[0.2, 0.25, 0.4, 0.45], [0.5, 0.5, 0.5, 0.6]])
-    got = iou_matrix(a, b)
+    got = box_iou(a, b)
     assert got[0, 0] == pytest.approx(0.015 / 0.065)
     assert got[0, 1] == 0.0
