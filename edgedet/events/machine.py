@@ -115,6 +115,12 @@ class EventMachine:
         self.model_labels = tuple(labels)
         self.labels = rules.labels or self.model_labels
         self._wanted = set(self.labels)
+        # Every configured (zone or "all", label) pair, in publication order.
+        self._zero_counts = {("all", label): 0 for label in self.labels}
+        for z in zones:
+            for label in self.labels:
+                if z.accepts(label):
+                    self._zero_counts[(z.name, label)] = 0
         self.device = device
         self.seq = seq
         self.snapshot_path = snapshot_path
@@ -181,11 +187,7 @@ class EventMachine:
 
     def counts(self) -> dict[tuple[str, str], int]:
         """{(zone or "all", label): open events}, every configured pair, zeros included."""
-        out = {("all", label): 0 for label in self.labels}
-        for z in self.zones:
-            for label in self.labels:
-                if z.accepts(label):
-                    out[(z.name, label)] = 0
+        out = dict(self._zero_counts)
         for ev in self._open.values():
             out[("all", ev.label)] += 1
             for name in ev.presence.current:
