@@ -198,6 +198,10 @@ class EventMachine:
         """The current state of every open event (records without ``type``/``seq``)."""
         return [self._body(ev) for ev in self._open.values()]
 
+    def has_open_events(self) -> bool:
+        """Whether any event is open (without building its record)."""
+        return bool(self._open)
+
     # -- internals ------------------------------------------------------------------
 
     def _label(self, class_id: int) -> str:

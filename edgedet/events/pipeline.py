@@ -134,3 +134,6 @@ class EventsStage:
 
     def open_events(self) -> list[dict[str, Any]]:
         return self.machine.open_events()
+
+    def has_open_events(self) -> bool:
+        return self.machine.has_open_events()
