@@ -7,9 +7,9 @@ then ``passage_seconds`` of the real video, repeated ``passages`` times and endi
 so ``still_fraction`` = still frames / all frames (the defaults: 48 of 60 s, 80 %). Still
 frames carry Gaussian noise of ``noise`` grey levels, as a camera's sensor would (16 noisy
 copies, cycled); without it a still stretch would be bit-identical frames, which no
-camera produces. Written as MJPEG AVI (every frame a key frame, decoding cost independent
-of content), ~40 MB a minute at 768x576, in a temporary directory: nothing large is
-shipped.
+camera produces. Written as MPEG-4 Part 2 (XVID) AVI like vtest.avi itself, a few MB,
+in a temporary directory: nothing large is shipped. Gated and ungated runs decode the
+same file, so its decoding cost is the same on both sides of a comparison.
 """
 
 from __future__ import annotations
