@@ -220,43 +220,45 @@ def run_gating_bench(args: argparse.Namespace) -> dict[str, Any]:
             "or pass --video PATH"
         )
     tmp = tempfile.TemporaryDirectory(prefix="edgedet-bench-motion-")
-    root = Path(tmp.name)
-    still = build_still_clip(
-        root / "still.avi",
-        busy,
-        still_seconds=args.still_seconds,
-        passage_seconds=args.still_seconds / 3.0,  # 3:1 → 80 % still with 3 passages
-        passages=3,
-    )
-    log = root / "bench.jsonl"
-    base = [
-        Override("http.enabled", "false", "bench"),
-        Override("service.summary", "false", "bench"),
-        Override("log.path", str(log), "bench"),
-        Override("log.frames", "all", "bench"),  # every processed frame: person counts
-        Override("events.log_path", str(root / "events.jsonl"), "bench"),
-        Override("events.state_file", str(root / "events.seq"), "bench"),
-    ]
-    cfg = load_config(args.config, base + overrides_from_args(args))
-    detector = open_detector(cfg)
-    clips = [("still", still.path, True), ("busy", busy, False)]
-    results = []
-    for name, path, realtime in clips:
-        runs: dict[str, list[dict]] = {"gated": [], "ungated": []}
-        for k in range(args.rounds):
-            order = ("ungated", "gated") if k % 2 == 0 else ("gated", "ungated")
-            for mode in order:
-                c = dataclasses.replace(
-                    cfg,
-                    source=dataclasses.replace(
-                        cfg.source, uri=str(path), loop=False, realtime=realtime
-                    ),
-                    motion=dataclasses.replace(cfg.motion, enabled=mode == "gated"),
-                    service=dataclasses.replace(cfg.service, max_frames=None),
-                )
-                runs[mode].append(_one_run(c, detector, log, root / "events.jsonl"))
-        results.append(_clip_result(name, path, realtime, runs))
-    tmp.cleanup()
+    try:
+        root = Path(tmp.name)
+        still = build_still_clip(
+            root / "still.avi",
+            busy,
+            still_seconds=args.still_seconds,
+            passage_seconds=args.still_seconds / 3.0,  # 3:1 → 80 % still with 3 passages
+            passages=3,
+        )
+        log = root / "bench.jsonl"
+        base = [
+            Override("http.enabled", "false", "bench"),
+            Override("service.summary", "false", "bench"),
+            Override("log.path", str(log), "bench"),
+            Override("log.frames", "all", "bench"),  # every processed frame: person counts
+            Override("events.log_path", str(root / "events.jsonl"), "bench"),
+            Override("events.state_file", str(root / "events.seq"), "bench"),
+        ]
+        cfg = load_config(args.config, base + overrides_from_args(args))
+        detector = open_detector(cfg)
+        clips = [("still", still.path, True), ("busy", busy, False)]
+        results = []
+        for name, path, realtime in clips:
+            runs: dict[str, list[dict]] = {"gated": [], "ungated": []}
+            for k in range(args.rounds):
+                order = ("ungated", "gated") if k % 2 == 0 else ("gated", "ungated")
+                for mode in order:
+                    c = dataclasses.replace(
+                        cfg,
+                        source=dataclasses.replace(
+                            cfg.source, uri=str(path), loop=False, realtime=realtime
+                        ),
+                        motion=dataclasses.replace(cfg.motion, enabled=mode == "gated"),
+                        service=dataclasses.replace(cfg.service, max_frames=None),
+                    )
+                    runs[mode].append(_one_run(c, detector, log, root / "events.jsonl"))
+            results.append(_clip_result(name, path, realtime, runs))
+    finally:
+        tmp.cleanup()
     by = {r["clip"]: r for r in results}
     for r in results:
         r["path"] = r["path"] if r["clip"] == "busy" else "(built from vtest.avi, temporary)"
