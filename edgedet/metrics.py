@@ -28,7 +28,7 @@ gauges
     ``publisher_connected{publisher=}``  1 while the MQTT publisher has a broker session
 summary
     ``stage_latency_seconds{stage=}``    capture, motion, preprocess, invoke, postprocess,
-                                         publish
+                                         events (tracking, event machine), publish
 
 Other names may be used; a name keeps the kind (counter, gauge, summary) it was first used
 with, and using it as another kind is a programming error (``ValueError``).

@@ -189,9 +189,11 @@ def run_bench(args: argparse.Namespace) -> dict:
     tmp.cleanup()
 
     stages = {}
-    for stage in ("capture", "preprocess", "invoke", "postprocess", "publish"):
+    for stage in ("capture", "motion", "preprocess", "invoke", "postprocess", "events", "publish"):
         p50 = metrics.quantile("stage_latency_seconds", 0.5, stage=stage)
         p95 = metrics.quantile("stage_latency_seconds", 0.95, stage=stage)
+        if p50 is None and stage in ("motion", "events"):
+            continue  # that feature is off in this config
         stages[stage] = {
             "p50_ms": None if p50 is None else round(p50 * 1000, 3),
             "p95_ms": None if p95 is None else round(p95 * 1000, 3),

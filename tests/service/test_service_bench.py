@@ -27,7 +27,16 @@ def test_bench_reports_stages_rates_memory_and_no_tensorflow(tmp_path, run_model
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["frames"] == 30 and r["threads"] == 2
-    assert set(r["stages"]) == {"capture", "preprocess", "invoke", "postprocess", "publish"}
+    # The default config gates on motion and makes events: both are stages of their own.
+    assert set(r["stages"]) == {
+        "capture",
+        "motion",
+        "preprocess",
+        "invoke",
+        "postprocess",
+        "events",
+        "publish",
+    }
     assert all(v["p50_ms"] is not None and v["p95_ms"] >= v["p50_ms"] for v in r["stages"].values())
     assert r["e2e_fps"] > 0 and r["invoke_only_fps"] > 0
     assert abs(r["ratio"] - r["e2e_fps"] / r["invoke_only_fps"]) < 0.01
