@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgedet import atomicfile
 from edgedet.errors import InputError, ModelError
 
 CARD_FORMAT = "edgedet-model/1"
@@ -334,7 +335,6 @@ def write_defaults(
     after. The model file is not touched, so its sha256 still holds. Raises `InputError`
     naming the card when it cannot be read or written.
     """
-    import tempfile
 
     import yaml
 
@@ -360,25 +360,13 @@ def write_defaults(
     )
     defaults["tuned"] = _BlockMapping(defaults["tuned"])
     text = yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=100)
-    folder = card_path.parent
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{card_path.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, card_path)
-        tmp = None
+        atomicfile.write(card_path, text.encode("utf-8"))
     except OSError as exc:
         raise InputError(
             f"cannot write model card {card_path}: {exc.strerror or exc}; "
             "make the card and its folder writable or copy the model somewhere writable"
         ) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def check_card_writable(card_path: str | os.PathLike[str]) -> None:

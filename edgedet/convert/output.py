@@ -8,11 +8,11 @@ failure before the renames leaves the destination as it was; temporary files are
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgedet import atomicfile
 from edgedet.errors import InputError
 
 
@@ -44,8 +44,8 @@ def write_model_and_card(out: Path, model: bytes, card: Mapping[str, Any]) -> Pa
     card_path = out.with_suffix(".yaml")
     staged: list[tuple[str, Path]] = []
     try:
-        staged.append((_stage(out, model), out))
-        staged.append((_stage(card_path, card_yaml(card).encode("utf-8")), card_path))
+        staged.append((atomicfile.stage(out, model), out))
+        staged.append((atomicfile.stage(card_path, card_yaml(card).encode("utf-8")), card_path))
         for tmp, final in staged:
             os.replace(tmp, final)
     except OSError as exc:
@@ -55,17 +55,3 @@ def write_model_and_card(out: Path, model: bytes, card: Mapping[str, Any]) -> Pa
             if os.path.exists(tmp):
                 os.unlink(tmp)
     return card_path
-
-
-def _stage(final: Path, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
